@@ -1,0 +1,117 @@
+"""Where the shim's callbacks land: decode, render, write.
+
+``start`` is called once by the shim's init code, inside the host.  The two callbacks
+are called by every traced wrapper: ``on_enter`` before the call is forwarded (its
+record reaches the file before the module runs, so a crash inside the module still
+shows the call) and ``on_exit`` after.
+
+Ordering and threads: a record part is written whole, under one lock, with one
+write.  Call numbers are given under that lock, so they increase in the file.  When
+other records were written between a call's entry and its exit, the exit part repeats
+the call's number and name, marked ``<resumed>``, so a reader can pair them.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Dict, Tuple
+
+from . import __version__, config
+from .decode import CallData, decode_inputs, decode_outputs
+from .functions import FUNCTIONS
+from .model import Call
+from .render import text
+from .sinks import Sink, warn_stderr
+
+
+class Tracer:
+    def __init__(self, settings: config.Settings, sink: Sink, module: str) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.module = module
+        self._lock = threading.Lock()
+        self._next_seq = 0
+        self._last_written = -1
+        self._pending: Dict[int, Tuple[CallData, Call]] = {}
+        self._complained = set()
+        os.register_at_fork(after_in_child=self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        # A thread of the parent may have held the lock at fork: it does not exist here.
+        self._lock = threading.Lock()
+
+    def banner(self) -> None:
+        self.sink.write(text.banner(self.module, __version__, self.settings.show_secrets))
+
+    def enter(self, c, key: int) -> None:
+        fn = FUNCTIONS[c.fn]
+        raw = [int(c.args[i]) for i in range(len(fn.args))]
+        data = CallData(fn, raw, self.settings.max_dump, self.settings.show_secrets)
+        call = Call(seq=-1, function=fn.name, pid=os.getpid(), tid=threading.get_ident(),
+                    wall_ns=int(c.wall_ns))
+        call.inputs = decode_inputs(data)
+        with self._lock:
+            call.seq = self._next_seq
+            self._next_seq += 1
+            self.sink.write(text.render_enter(call))
+            self._last_written = call.seq
+        c.seq = call.seq
+        self._pending[key] = (data, call)
+
+    def exit(self, c, key: int) -> None:
+        entry = self._pending.pop(key, None)
+        if entry is None:
+            return  # entry failed and was reported; nothing to pair with
+        data, call = entry
+        rv = int(c.rv)
+        call.rv = rv
+        call.rv_name = text.rv_name(rv)
+        call.duration_ns = int(c.end_ns) - int(c.start_ns)
+        call.outputs = decode_outputs(data, rv)
+        with self._lock:
+            call.resumed = self._last_written != call.seq
+            self.sink.write(text.render_exit(call))
+            self._last_written = call.seq
+
+    def failed(self, where: str, exc: BaseException) -> None:
+        """Our own bug: say it once per place, in the trace and on stderr."""
+        message = f"pkcs11spy: internal error in {where}: {type(exc).__name__}: {exc} (the call went through)"
+        if where not in self._complained:
+            self._complained.add(where)
+            warn_stderr(message)
+        try:
+            self.sink.write(f"[error] {message}\n")
+        except Exception:
+            pass
+
+
+def start(ffi, lib) -> None:
+    """Set up tracing; the last step tells C that Python is ready."""
+    settings = config.load(warn_stderr)
+    sink = Sink(settings.output, warn_stderr)
+    module = ffi.string(lib.spy_get_module_path()).decode("utf-8", "backslashreplace")
+    tracer = Tracer(settings, sink, module)
+
+    def key_of(c) -> int:
+        return int(ffi.cast("uintptr_t", c))
+
+    @ffi.def_extern(onerror=lambda *exc: None)
+    def spy_on_enter(c):
+        try:
+            tracer.enter(c, key_of(c))
+        except BaseException as exc:
+            tracer.failed(f"entry of {FUNCTIONS[c.fn].name}", exc)
+
+    @ffi.def_extern(onerror=lambda *exc: None)
+    def spy_on_exit(c):
+        try:
+            tracer.exit(c, key_of(c))
+        except BaseException as exc:
+            tracer.failed(f"exit of {FUNCTIONS[c.fn].name}", exc)
+
+    for f in FUNCTIONS:
+        lib.spy_set_traced(f.index, 1)
+    tracer.banner()
+    sys.modules[__name__].tracer = tracer  # for tests and debugging
+    lib.spy_set_python_ready(1)

@@ -1,0 +1,87 @@
+"""Settings from the environment, read once when the spy starts.
+
+A bad value never stops the application: it gets one line on stderr naming the
+variable, what was wrong and what to set, and the default is used.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping, Optional
+
+DEFAULT_MAX_DUMP = 4096
+
+VARIABLES = {
+    "PKCS11SPY": "path of the real PKCS#11 module (required)",
+    "PKCS11SPY_OUTPUT": "trace file, opened for append; %p is replaced by the pid, %t by the start time "
+                        "(default: stderr)",
+    "PKCS11SPY_SHOW_SECRETS": "1 to show PINs, secret key values and other secrets (default: hidden)",
+    "PKCS11SPY_MAX_DUMP": f"bytes shown per buffer in hexdumps (default: {DEFAULT_MAX_DUMP})",
+    "PKCS11SPY_DISABLE_TRACE": "set to forward calls without starting Python or tracing",
+}
+
+
+@dataclass
+class Settings:
+    output: Optional[str]
+    show_secrets: bool
+    max_dump: int
+
+
+def expand_output(template: str, pid: int, start: float) -> str:
+    """%p: process id, %t: start time (YYYYmmdd-HHMMSS), %%: a percent sign."""
+    out, i = [], 0
+    while i < len(template):
+        ch = template[i]
+        if ch == "%" and i + 1 < len(template):
+            code = template[i + 1]
+            if code == "p":
+                out.append(str(pid))
+            elif code == "t":
+                out.append(time.strftime("%Y%m%d-%H%M%S", time.localtime(start)))
+            elif code == "%":
+                out.append("%")
+            else:
+                out.append(ch + code)
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _flag(env: Mapping[str, str], name: str, warn: Callable[[str], None]) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "no", "false", "off"):
+        return False
+    if raw in ("1", "yes", "true", "on"):
+        return True
+    warn(f"pkcs11spy: {name}={env[name]!r} is not understood; set it to 1 or 0 (using 0)")
+    return False
+
+
+def _size(env: Mapping[str, str], name: str, default: int, warn: Callable[[str], None]) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw, 0)
+        if value < 0:
+            raise ValueError
+        return value
+    except ValueError:
+        warn(f"pkcs11spy: {name}={raw!r} is not a number of bytes; set it to e.g. 65536 (using {default})")
+        return default
+
+
+def load(warn: Callable[[str], None], env: Optional[Mapping[str, str]] = None) -> Settings:
+    env = os.environ if env is None else env
+    output = env.get("PKCS11SPY_OUTPUT") or None
+    if output is not None:
+        output = expand_output(output, os.getpid(), time.time())
+    return Settings(
+        output=output,
+        show_secrets=_flag(env, "PKCS11SPY_SHOW_SECRETS", warn),
+        max_dump=_size(env, "PKCS11SPY_MAX_DUMP", DEFAULT_MAX_DUMP, warn),
+    )

@@ -1,0 +1,206 @@
+"""Attribute templates: each attribute's type by name and its value by the type's kind.
+
+The kind of each attribute type comes from the catalog (``catalog.attribute_kind``);
+a value whose length does not fit its kind is shown as bytes with a note.  Nothing is
+ever read past the length given.
+"""
+from __future__ import annotations
+
+import datetime
+from typing import Callable, Dict, List, Optional
+
+from .. import catalog
+from ..memory import ULONG_SIZE, memory
+from ..model import (Attribute, Bool, Bytes, DecodeError, Items, Null, Redacted, Scalar,
+                     Template, Text, Unavailable, Unreadable, Value, Version)
+from ..native import ffi
+from . import values
+from .values import CK_UNAVAILABLE_INFORMATION
+
+CKA_CLASS = 0x0
+MAX_ATTRIBUTES = 1024   # a count beyond this is garbage: shown cut
+MAX_DEPTH = 4           # nested templates
+
+
+class Context:
+    """What attribute decoding needs to know about the call."""
+
+    def __init__(self, cap: int, show_secrets: bool) -> None:
+        self.cap = cap
+        self.show_secrets = show_secrets
+
+
+def _ulong(data: bytes) -> int:
+    return int.from_bytes(data, "little")
+
+
+def _as_bool(data: bytes, ctx, depth) -> Value:
+    return Bool(data[0]) if len(data) == 1 else _mismatch(data, "a CK_BBOOL is 1 byte")
+
+
+def _as_ulong(data: bytes, ctx, depth) -> Value:
+    if len(data) != ULONG_SIZE:
+        return _mismatch(data, f"a CK_ULONG is {ULONG_SIZE} bytes")
+    return values.ulong_count(_ulong(data))
+
+
+def _enum(family: str) -> Callable:
+    def decode(data: bytes, ctx, depth) -> Value:
+        if len(data) != ULONG_SIZE:
+            return _mismatch(data, f"a CK_ULONG is {ULONG_SIZE} bytes")
+        v = _ulong(data)
+        if v == CK_UNAVAILABLE_INFORMATION:
+            return Unavailable("CK_UNAVAILABLE_INFORMATION")
+        return values.const(family, v)
+    return decode
+
+
+def _flags(context: str) -> Callable:
+    def decode(data: bytes, ctx, depth) -> Value:
+        if len(data) != ULONG_SIZE:
+            return _mismatch(data, f"a CK_ULONG is {ULONG_SIZE} bytes")
+        return values.flags(context, _ulong(data))
+    return decode
+
+
+def _text(data: bytes, ctx, depth) -> Value:
+    return values.utf8_text(data)
+
+
+def _date(data: bytes, ctx, depth) -> Value:
+    if len(data) == 0:
+        return Text("", fixed=False)
+    if len(data) != 8:
+        return _mismatch(data, "a CK_DATE is 8 bytes")
+    try:
+        datetime.date(int(data[0:4]), int(data[4:6]), int(data[6:8]))
+        return Text(f"{data[0:4].decode()}-{data[4:6].decode()}-{data[6:8].decode()}")
+    except ValueError:
+        return _mismatch(data, "not a valid CK_DATE")
+
+
+def _mechanisms(data: bytes, ctx, depth) -> Value:
+    if len(data) % ULONG_SIZE:
+        return _mismatch(data, "not a whole number of CK_MECHANISM_TYPE")
+    items = [values.const("CKM", _ulong(data[i:i + ULONG_SIZE])) for i in range(0, len(data), ULONG_SIZE)]
+    return Items("mechanism", items, len(items))
+
+
+def _ulongs(data: bytes, ctx, depth) -> Value:
+    if len(data) % ULONG_SIZE:
+        return _mismatch(data, "not a whole number of CK_ULONG")
+    items = [Scalar(_ulong(data[i:i + ULONG_SIZE]), decimal=True) for i in range(0, len(data), ULONG_SIZE)]
+    return Items("ulong", items, len(items))
+
+
+def _version(data: bytes, ctx, depth) -> Value:
+    return Version(data[0], data[1]) if len(data) == 2 else _mismatch(data, "a CK_VERSION is 2 bytes")
+
+
+def _bigint(data: bytes, ctx, depth) -> Value:
+    return Bytes(0, len(data), data[: ctx.cap])
+
+
+def _nested(data: bytes, ctx, depth) -> Value:
+    size = ffi.sizeof("CK_ATTRIBUTE")
+    if len(data) % size:
+        return _mismatch(data, "not a whole number of CK_ATTRIBUTE")
+    if depth >= MAX_DEPTH:
+        return DecodeError("templates nested too deep")
+    count = len(data) // size
+    array = ffi.new("CK_ATTRIBUTE[]", count)
+    ffi.memmove(array, data, len(data))
+    return Template([attribute(array[i], ctx, depth + 1, cls=None, with_value=True) for i in range(count)])
+
+
+def _bytes(data: bytes, ctx, depth) -> Value:
+    return Bytes(0, len(data), data[: ctx.cap])
+
+
+def _mismatch(data: bytes, why: str) -> Value:
+    return Bytes(0, len(data), data, note=why)
+
+
+KIND_DECODERS: Dict[str, Callable] = {
+    "bool": _as_bool,
+    "ulong": _as_ulong,
+    "text": _text,
+    "date": _date,
+    "mechanism_list": _mechanisms,
+    "ulong_list": _ulongs,
+    "version": _version,
+    "bigint": _bigint,
+    "template": _nested,
+    "bytes": _bytes,
+}
+
+
+def decoder_for(kind: str) -> Callable:
+    if kind in KIND_DECODERS:
+        return KIND_DECODERS[kind]
+    if kind.startswith("enum:"):
+        return _enum(kind[5:])
+    if kind.startswith("flags:"):
+        return _flags(kind[6:])
+    return _bytes  # der, der_name, ec_params, ec_point, parameter_set: bytes until decoded
+
+
+def _kind(attr_type: int) -> str:
+    try:
+        return catalog.attribute_kind(attr_type)
+    except Exception:
+        return "bytes"
+
+
+def attribute(a, ctx: Context, depth: int, cls: Optional[int], with_value: bool) -> Attribute:
+    """One CK_ATTRIBUTE (a cffi struct copy).  with_value False: the input side of a
+    get (the buffer is the caller's uninitialised memory: never dumped)."""
+    atype = int(a.type)
+    length = int(a.ulValueLen)
+    address = int(ffi.cast("uintptr_t", a.pValue))
+    name = values.const("CKA", atype)
+    if length == CK_UNAVAILABLE_INFORMATION:
+        return Attribute(name, length, Unavailable("CK_UNAVAILABLE_INFORMATION"))
+    if not with_value:
+        return Attribute(name, length, None if address else Null(length))
+    if address == 0:
+        return Attribute(name, length, Null(length))
+    if catalog.is_secret_attribute(atype, cls) and not ctx.show_secrets:
+        return Attribute(name, length, Redacted(length, "secret attribute value"))
+    kind = _kind(atype)
+    limit = length if kind in ("template", "mechanism_list", "ulong_list") else min(length, ctx.cap)
+    if limit > 64 * 1024 * 1024:
+        return Attribute(name, length, Unreadable(address, length))
+    data = memory.read(address, limit)
+    if data is None:
+        return Attribute(name, length, Unreadable(address, length))
+    try:
+        value = decoder_for(kind)(data, ctx, depth)
+    except Exception as exc:  # a decoder bug must not lose the rest of the record
+        value = DecodeError(f"{type(exc).__name__}: {exc}")
+    if isinstance(value, Bytes):
+        value = Bytes(address, length, value.data, value.note)
+    return Attribute(name, length, value)
+
+
+def object_class(array, count: int) -> Optional[int]:
+    """The CKA_CLASS given in a template, which decides whether CKA_VALUE is a secret."""
+    for i in range(count):
+        a = array[i]
+        if int(a.type) == CKA_CLASS and int(a.ulValueLen) == ULONG_SIZE and a.pValue != ffi.NULL:
+            return memory.ulong(int(ffi.cast("uintptr_t", a.pValue)))
+    return None
+
+
+def template(address: int, count: int, ctx: Context, with_value: bool = True,
+             cls: Optional[int] = None) -> Value:
+    if address == 0:
+        return Null(count if count else None)
+    shown = min(count, MAX_ATTRIBUTES)
+    array = memory.array("CK_ATTRIBUTE", address, shown)
+    if array is None:
+        return Unreadable(address, count)
+    if cls is None:
+        cls = object_class(array, shown)
+    attrs: List[Attribute] = [attribute(array[i], ctx, 0, cls, with_value) for i in range(shown)]
+    return Template(attrs)

@@ -1,0 +1,141 @@
+"""Decoders for single values: constants, flags, buffers, fixed-width text, structures."""
+from __future__ import annotations
+
+from typing import Optional
+
+from .. import catalog
+from ..memory import ULONG_MAX, memory
+from ..model import (Bool, Bytes, Const, Field, Flags, Null, Redacted, Scalar, Struct, Text,
+                     Unavailable, Unreadable, Value, Version)
+from ..native import ffi
+
+CK_UNAVAILABLE_INFORMATION = ULONG_MAX
+
+
+def const(family: str, value: int) -> Value:
+    try:
+        fam = catalog.family(family)
+    except KeyError:
+        return Scalar(value)
+    return Const(value, fam.name_of(value), family)
+
+
+def flags(context: str, value: int) -> Flags:
+    try:
+        names, rest = catalog.flagset(context).split(value)
+    except KeyError:
+        return Flags(value, [], value)
+    return Flags(value, names, rest)
+
+
+def boolean(value: int) -> Bool:
+    return Bool(value)
+
+
+def ulong_count(value: int) -> Value:
+    """A size or count field of an info structure: decimal, special values named."""
+    if value == CK_UNAVAILABLE_INFORMATION:
+        return Unavailable("CK_UNAVAILABLE_INFORMATION")
+    return Scalar(value, decimal=True)
+
+
+def fixed_text(raw: bytes) -> Text:
+    """A blank-padded fixed-width field (labels, manufacturer ids): shown whole, in
+    quotes, so trailing padding and odd bytes are visible."""
+    return Text(raw.decode("utf-8", "backslashreplace"), fixed=True)
+
+
+def utf8_text(raw: bytes) -> Text:
+    return Text(raw.decode("utf-8", "backslashreplace"))
+
+
+def version(v) -> Version:
+    return Version(v.major, v.minor)
+
+
+def buffer(address: int, length: int, cap: int) -> Value:
+    """A byte buffer of the given length, read up to cap bytes."""
+    if address == 0:
+        return Null(length if length else None)
+    if length == CK_UNAVAILABLE_INFORMATION:
+        return Unavailable("CK_UNAVAILABLE_INFORMATION")
+    shown = min(length, cap)
+    data = memory.read(address, shown)
+    if data is None:
+        return Unreadable(address, length)
+    return Bytes(address, length, data)
+
+
+def printable(data: bytes) -> bool:
+    return all(0x20 <= b <= 0x7E for b in data)
+
+
+def secret(address: int, length: int, what: str) -> Value:
+    """A secret buffer: its length and whether it was printable text (evidence when a
+    client sends garbage for a PIN), never its bytes."""
+    if address == 0:
+        return Null(length if length else None)
+    facts = []
+    data = memory.read(address, min(length, 4096))
+    if data is not None and length:
+        facts.append("printable text" if printable(data) else "not printable text")
+    return Redacted(length, what, facts)
+
+
+def _fixed(cdata_array) -> Text:
+    return fixed_text(bytes(ffi.buffer(cdata_array)))
+
+
+# Struct field kinds: how each field of an info structure is shown.
+STRUCT_FIELDS = {
+    "CK_INFO": [("cryptokiVersion", "version"), ("manufacturerID", "text"), ("flags", "flags:info"),
+                ("libraryDescription", "text"), ("libraryVersion", "version")],
+    "CK_SLOT_INFO": [("slotDescription", "text"), ("manufacturerID", "text"), ("flags", "flags:slot"),
+                     ("hardwareVersion", "version"), ("firmwareVersion", "version")],
+    "CK_TOKEN_INFO": [("label", "text"), ("manufacturerID", "text"), ("model", "text"),
+                      ("serialNumber", "text"), ("flags", "flags:token"),
+                      ("ulMaxSessionCount", "count"), ("ulSessionCount", "count"),
+                      ("ulMaxRwSessionCount", "count"), ("ulRwSessionCount", "count"),
+                      ("ulMaxPinLen", "count"), ("ulMinPinLen", "count"),
+                      ("ulTotalPublicMemory", "count"), ("ulFreePublicMemory", "count"),
+                      ("ulTotalPrivateMemory", "count"), ("ulFreePrivateMemory", "count"),
+                      ("hardwareVersion", "version"), ("firmwareVersion", "version"),
+                      ("utcTime", "text")],
+    "CK_SESSION_INFO": [("slotID", "ulong"), ("state", "enum:CKS"), ("flags", "flags:session"),
+                        ("ulDeviceError", "ulong")],
+    "CK_MECHANISM_INFO": [("ulMinKeySize", "count"), ("ulMaxKeySize", "count"),
+                          ("flags", "flags:mechanism")],
+}
+
+
+def struct(type_name: str, address: int) -> Value:
+    if address == 0:
+        return Null()
+    c = memory.struct(type_name, address)
+    if c is None:
+        return Unreadable(address, ffi.sizeof(type_name))
+    fields = []
+    for name, kind in STRUCT_FIELDS[type_name]:
+        raw = getattr(c, name)
+        fields.append(Field(name, field_value(kind, raw)))
+    return Struct(type_name, fields)
+
+
+def field_value(kind: str, raw) -> Value:
+    if kind == "text":
+        return _fixed(raw)
+    if kind == "version":
+        return version(raw)
+    if kind == "count":
+        return ulong_count(int(raw))
+    if kind == "ulong":
+        return Scalar(int(raw))
+    if kind.startswith("flags:"):
+        return flags(kind[6:], int(raw))
+    if kind.startswith("enum:"):
+        return const(kind[5:], int(raw))
+    raise ValueError("unknown field kind " + kind)
+
+
+def ulong_at(address: int) -> Optional[int]:
+    return memory.ulong(address) if address else None

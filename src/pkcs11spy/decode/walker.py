@@ -1,0 +1,449 @@
+"""The generic entry/exit walker, driven by the function table.
+
+Each argument kind has an entry decoder (inputs, and the "in" side of in/out
+arguments) and an exit decoder (outputs).  A decoder that raises costs only its own
+argument: the record says ``decode error`` there and the call goes on unchanged.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Optional
+
+from ..functions import IN, INOUT, OUT, Arg as FnArg, Function
+from ..memory import ULONG_SIZE, memory
+from ..model import (Arg, Bytes, Const, DecodeError, Field, InOut, Items, Mechanism, Null, Pointer,
+                     Scalar, Struct, Text, Unreadable, Value, Version)
+from ..native import ffi
+from . import attributes, values
+
+CKR_OK = 0x0
+CKR_ATTRIBUTE_SENSITIVE = 0x11
+CKR_ATTRIBUTE_TYPE_INVALID = 0x12
+CKR_BUFFER_TOO_SMALL = 0x150
+# C_GetAttributeValue fills the other attributes under these codes too.
+GET_ATTRIBUTE_RESULTS = {CKR_OK, CKR_ATTRIBUTE_SENSITIVE, CKR_ATTRIBUTE_TYPE_INVALID, CKR_BUFFER_TOO_SMALL}
+MAX_LIST_ITEMS = 4096
+
+
+class CallData:
+    """One call's raw arguments and what decoding learned on entry."""
+
+    def __init__(self, function: Function, raw: List[int], cap: int, show_secrets: bool) -> None:
+        self.function = function
+        self.raw = {a.name: raw[i] for i, a in enumerate(function.args)}
+        self.ctx = attributes.Context(cap, show_secrets)
+        self.rv: Optional[int] = None
+        self.entry: Dict[str, Value] = {}   # in-side values of in/out arguments
+
+    def value(self, name: str) -> int:
+        return self.raw[name]
+
+    def pointee(self, name: str) -> Optional[int]:
+        """The CK_ULONG an argument points to, read now."""
+        return values.ulong_at(self.raw[name])
+
+
+def _label_of_length(name: str) -> str:
+    # pulSignatureLen -> ulSignatureLen, as in OpenSC's layout
+    return name[1:] if name.startswith("pul") else name
+
+
+def _buffer_label(arg: FnArg) -> str:
+    return f"{arg.name}[{_label_of_length(arg.length)}]" if arg.length else arg.name
+
+
+# ---- entry decoders ------------------------------------------------------------------
+
+def _in_scalar(call: CallData, arg: FnArg) -> Value:
+    return Scalar(call.value(arg.name))
+
+
+def _in_bool(call: CallData, arg: FnArg) -> Value:
+    return values.boolean(call.value(arg.name))
+
+
+def _in_pointer(call: CallData, arg: FnArg) -> Value:
+    return Pointer(call.value(arg.name))
+
+
+def _in_bytes(call: CallData, arg: FnArg) -> Value:
+    address, length = call.value(arg.name), call.value(arg.length)
+    if arg.secret and not call.ctx.show_secrets:
+        return values.secret(address, length, _secret_name(arg))
+    return values.buffer(address, length, call.ctx.cap)
+
+
+def _secret_name(arg: FnArg) -> str:
+    lowered = arg.name.lower()
+    if "pin" in lowered:
+        return "PIN"
+    if "username" in lowered:
+        return "user name"
+    if "wrapped" in lowered:
+        return "wrapped key"
+    if "random" in lowered:
+        return "random data"
+    if "seed" in lowered:
+        return "seed"
+    return "secret"
+
+
+def _in_count(call: CallData, arg: FnArg) -> Optional[Value]:
+    # The capacity going in is meaningful only when a buffer comes with it.
+    lists = [a for a in call.function.args if a.length == arg.name]
+    if lists and call.value(lists[0].name) == 0:
+        return None
+    n = call.pointee(arg.name)
+    return None if n is None else Scalar(n)
+
+
+def _in_template(call: CallData, arg: FnArg) -> Value:
+    return attributes.template(call.value(arg.name), call.value(arg.length), call.ctx)
+
+
+def _in_template_get(call: CallData, arg: FnArg) -> Value:
+    return attributes.template(call.value(arg.name), call.value(arg.length), call.ctx, with_value=False)
+
+
+def _in_mechanism(call: CallData, arg: FnArg) -> Value:
+    address = call.value(arg.name)
+    if address == 0:
+        return Null()
+    m = memory.struct("CK_MECHANISM", address)
+    if m is None:
+        return Unreadable(address, ffi.sizeof("CK_MECHANISM"))
+    kind = values.const("CKM", int(m.mechanism))
+    length = int(m.ulParameterLen)
+    param_address = int(ffi.cast("uintptr_t", m.pParameter))
+    param = None
+    if param_address or length:
+        param = values.buffer(param_address, length, call.ctx.cap)
+    return Mechanism(kind if isinstance(kind, Const) else Const(int(m.mechanism), hex(int(m.mechanism)), "CKM"),
+                     param, length)
+
+
+def _in_init_args(call: CallData, arg: FnArg) -> Value:
+    address = call.value(arg.name)
+    if address == 0:
+        return Null()
+    a = memory.struct("CK_C_INITIALIZE_ARGS", address)
+    if a is None:
+        return Unreadable(address, ffi.sizeof("CK_C_INITIALIZE_ARGS"))
+
+    def is_set(p) -> Value:
+        return Text("set" if p != ffi.NULL else "NULL")
+
+    return Struct("CK_C_INITIALIZE_ARGS", [
+        Field("CreateMutex", is_set(a.CreateMutex)),
+        Field("DestroyMutex", is_set(a.DestroyMutex)),
+        Field("LockMutex", is_set(a.LockMutex)),
+        Field("UnlockMutex", is_set(a.UnlockMutex)),
+        Field("flags", values.flags("init_args", int(a.flags))),
+        Field("pReserved", Pointer(int(ffi.cast("uintptr_t", a.pReserved)))),
+    ])
+
+
+def _in_label32(call: CallData, arg: FnArg) -> Value:
+    address = call.value(arg.name)
+    if address == 0:
+        return Null()
+    data = memory.read(address, 32)
+    return Unreadable(address, 32) if data is None else values.fixed_text(data)
+
+
+def _in_cstring(call: CallData, arg: FnArg) -> Value:
+    address = call.value(arg.name)
+    if address == 0:
+        return Null()
+    data = memory.cstring(address)
+    return Unreadable(address, 0) if data is None else values.utf8_text(data)
+
+
+def _in_version(call: CallData, arg: FnArg) -> Value:
+    address = call.value(arg.name)
+    if address == 0:
+        return Null()
+    v = memory.struct("CK_VERSION", address)
+    return Unreadable(address, 2) if v is None else values.version(v)
+
+
+def _in_message_param(call: CallData, arg: FnArg) -> Value:
+    return values.buffer(call.value(arg.name), call.value(arg.length), call.ctx.cap)
+
+
+def _in_enum(family: str) -> Callable:
+    def decode(call: CallData, arg: FnArg) -> Value:
+        return values.const(family, call.value(arg.name))
+    return decode
+
+
+def _in_flags(context: str) -> Callable:
+    def decode(call: CallData, arg: FnArg) -> Value:
+        return values.flags(context, call.value(arg.name))
+    return decode
+
+
+def _in_async(call: CallData, arg: FnArg) -> Value:
+    return _async_data(call.value(arg.name))
+
+
+def _async_data(address: int) -> Value:
+    if address == 0:
+        return Null()
+    a = memory.struct("CK_ASYNC_DATA", address)
+    if a is None:
+        return Unreadable(address, ffi.sizeof("CK_ASYNC_DATA"))
+    return Struct("CK_ASYNC_DATA", [
+        Field("ulVersion", Scalar(int(a.ulVersion), decimal=True)),
+        Field("pValue", Pointer(int(ffi.cast("uintptr_t", a.pValue)))),
+        Field("ulValue", Scalar(int(a.ulValue), decimal=True)),
+        Field("hObject", Scalar(int(a.hObject))),
+        Field("hAdditionalObject", Scalar(int(a.hAdditionalObject))),
+    ])
+
+
+ENTRY: Dict[str, Callable] = {
+    "handle": _in_scalar,
+    "ulong": _in_scalar,
+    "bool": _in_bool,
+    "pointer": _in_pointer,
+    "bytes": _in_bytes,
+    "count_ptr": _in_count,
+    "template": _in_template,
+    "template_get": _in_template_get,
+    "mechanism": _in_mechanism,
+    "init_args": _in_init_args,
+    "label32": _in_label32,
+    "cstring": _in_cstring,
+    "version_ptr": _in_version,
+    "message_param": _in_message_param,
+    "async_data": _in_async,
+}
+
+
+def entry_decoder(kind: str) -> Optional[Callable]:
+    if kind in ENTRY:
+        return ENTRY[kind]
+    if kind.startswith("enum:"):
+        return _in_enum(kind[5:])
+    if kind.startswith("flags:"):
+        return _in_flags(kind[6:])
+    return None  # folded into another argument (lengths), or output only
+
+
+# ---- exit decoders -------------------------------------------------------------------
+
+def _out_bytes(call: CallData, arg: FnArg) -> List[Arg]:
+    address = call.value(arg.name)
+    partner = call.function.arg(arg.length)
+    by_pointer = partner.kind == "length_ptr"
+    length = call.pointee(partner.name) if by_pointer else call.value(partner.name)
+    label = _buffer_label(arg)
+    if call.rv == CKR_BUFFER_TOO_SMALL and by_pointer:
+        return [Arg("*" + partner.name, Scalar(length if length is not None else 0, decimal=True))]
+    if call.rv != CKR_OK:
+        return []
+    if length is None:
+        return [Arg(label, Unreadable(call.value(partner.name), ULONG_SIZE))]
+    if address == 0:
+        return [Arg(label, Null(length))]
+    if arg.secret and not call.ctx.show_secrets:
+        return [Arg(label, values.secret(address, length, _secret_name(arg)))]
+    return [Arg(label, values.buffer(address, length, call.ctx.cap))]
+
+
+def _out_handle(call: CallData, arg: FnArg) -> List[Arg]:
+    if call.rv != CKR_OK:
+        return []
+    v = call.pointee(arg.name)
+    return [Arg("*" + arg.name, Scalar(v) if v is not None else Null())]
+
+
+def _out_ulong(call: CallData, arg: FnArg) -> List[Arg]:
+    if call.rv != CKR_OK:
+        return []
+    v = call.pointee(arg.name)
+    return [Arg("*" + arg.name, Scalar(v) if v is not None else Null())]
+
+
+def _out_count(call: CallData, arg: FnArg) -> List[Arg]:
+    if call.rv not in (CKR_OK, CKR_BUFFER_TOO_SMALL):
+        return []
+    after = call.pointee(arg.name)
+    if after is None:
+        return [Arg("*" + arg.name, Null())]
+    before = call.entry.get(arg.name)
+    value: Value = Scalar(after) if before is None else InOut(before, Scalar(after))
+    return [Arg("*" + arg.name, value)]
+
+
+def _out_items(kind: str, family: Optional[str]) -> Callable:
+    def decode(call: CallData, arg: FnArg) -> List[Arg]:
+        if call.rv != CKR_OK:
+            return []
+        address = call.value(arg.name)
+        count = call.pointee(arg.length)
+        if address == 0 or count is None:
+            return []
+        shown = min(count, MAX_LIST_ITEMS)
+        array = memory.array("CK_ULONG", address, shown)
+        if array is None:
+            return [Arg(arg.name, Unreadable(address, count))]
+        items = [values.const(family, int(x)) if family else Scalar(int(x), decimal=(kind == "slot"))
+                 for x in array]
+        return [Arg(arg.name, Items(kind, items, count))]
+    return decode
+
+
+def _out_struct(type_name: str) -> Callable:
+    def decode(call: CallData, arg: FnArg) -> List[Arg]:
+        if call.rv != CKR_OK:
+            return []
+        return [Arg(arg.name, values.struct(type_name, call.value(arg.name)))]
+    return decode
+
+
+def _out_template_get(call: CallData, arg: FnArg) -> List[Arg]:
+    if call.rv not in GET_ATTRIBUTE_RESULTS:
+        return []
+    count = call.value(arg.length)
+    return [Arg(f"{arg.name}[{count}]",
+                attributes.template(call.value(arg.name), count, call.ctx, with_value=True))]
+
+
+def _out_function_list(call: CallData, arg: FnArg) -> List[Arg]:
+    if call.rv != CKR_OK:
+        return []
+    pointer = call.pointee(arg.name)
+    if not pointer:
+        return [Arg("*" + arg.name, Null())]
+    v = memory.struct("CK_VERSION", pointer)
+    version: Value = values.version(v) if v is not None else Unreadable(pointer, 2)
+    return [Arg("*" + arg.name, Struct("CK_FUNCTION_LIST", [
+        Field("address", Pointer(pointer)), Field("version", version)]))]
+
+
+def _interface(address: int) -> Value:
+    i = memory.struct("CK_INTERFACE", address)
+    if i is None:
+        return Unreadable(address, ffi.sizeof("CK_INTERFACE"))
+    name_address = int(ffi.cast("uintptr_t", i.pInterfaceName))
+    name = memory.cstring(name_address) if name_address else None
+    list_address = int(ffi.cast("uintptr_t", i.pFunctionList))
+    v = memory.struct("CK_VERSION", list_address) if list_address else None
+    return Struct("CK_INTERFACE", [
+        Field("pInterfaceName", values.utf8_text(name) if name is not None else Null()),
+        Field("version", values.version(v) if v is not None else Null()),
+        Field("pFunctionList", Pointer(list_address)),
+        Field("flags", values.flags("interface", int(i.flags))),
+    ])
+
+
+def _out_interface_list(call: CallData, arg: FnArg) -> List[Arg]:
+    if call.rv != CKR_OK:
+        return []
+    address = call.value(arg.name)
+    count = call.pointee(arg.length)
+    if address == 0 or count is None:
+        return []
+    size = ffi.sizeof("CK_INTERFACE")
+    items = [_interface(address + i * size) for i in range(min(count, 64))]
+    return [Arg(arg.name, Items("interface", items, count))]
+
+
+def _out_interface(call: CallData, arg: FnArg) -> List[Arg]:
+    # *ppInterface is read only after CKR_OK and when not NULL.
+    if call.rv != CKR_OK:
+        return []
+    pointer = call.pointee(arg.name)
+    if not pointer:
+        return [Arg("*" + arg.name, Null())]
+    return [Arg("*" + arg.name, _interface(pointer))]
+
+
+def _out_message_param(call: CallData, arg: FnArg) -> List[Arg]:
+    if call.rv != CKR_OK:
+        return []
+    return [Arg(_buffer_label(arg), values.buffer(call.value(arg.name), call.value(arg.length), call.ctx.cap))]
+
+
+def _out_async(call: CallData, arg: FnArg) -> List[Arg]:
+    if call.rv != CKR_OK:
+        return []
+    return [Arg(arg.name, _async_data(call.value(arg.name)))]
+
+
+EXIT: Dict[str, Callable] = {
+    "bytes": _out_bytes,
+    "handle_ptr": _out_handle,
+    "ulong_ptr": _out_ulong,
+    "count_ptr": _out_count,
+    "slot_list": _out_items("slot", None),
+    "mechanism_list": _out_items("mechanism", "CKM"),
+    "handle_list": _out_items("object", None),
+    "template_get": _out_template_get,
+    "function_list_ptr": _out_function_list,
+    "interface_list": _out_interface_list,
+    "interface_ptr": _out_interface,
+    "message_param": _out_message_param,
+    "async_data": _out_async,
+}
+
+
+def exit_decoder(kind: str) -> Optional[Callable]:
+    if kind in EXIT:
+        return EXIT[kind]
+    if kind.startswith("struct:"):
+        return _out_struct(kind[7:])
+    return None
+
+
+# ---- the walk ------------------------------------------------------------------------
+
+def _guarded(decode: Callable, call: CallData, arg: FnArg):
+    try:
+        return decode(call, arg)
+    except Exception as exc:
+        return DecodeError(f"{type(exc).__name__}: {exc}")
+
+
+def decode_inputs(call: CallData) -> List[Arg]:
+    shown: List[Arg] = []
+    for arg in call.function.args:
+        if arg.direction == OUT:
+            continue
+        decode = entry_decoder(arg.kind)
+        if decode is None:
+            continue
+        value = _guarded(decode, call, arg)
+        if value is None:
+            continue
+        if arg.direction == INOUT:
+            call.entry[arg.name] = value
+        label = _buffer_label(arg) if arg.kind in ("bytes", "message_param") else arg.name
+        if arg.kind == "count_ptr":
+            label = "*" + arg.name
+        if arg.kind in ("template", "template_get"):
+            label = f"{arg.name}[{call.value(arg.length)}]"
+        shown.append(Arg(label, value))
+    return shown
+
+
+def decode_outputs(call: CallData, rv: int) -> List[Arg]:
+    call.rv = rv
+    shown: List[Arg] = []
+    for arg in call.function.args:
+        if arg.direction == IN:
+            continue
+        decode = exit_decoder(arg.kind)
+        if decode is None:
+            continue
+        result = _guarded(decode, call, arg)
+        if isinstance(result, DecodeError):
+            shown.append(Arg(arg.name, result))
+        else:
+            shown.extend(result)
+    return shown
+
+
+# Re-exported names that renderers may want to type-check.
+__all__ = ["CallData", "decode_inputs", "decode_outputs", "Bytes", "Items", "Version"]

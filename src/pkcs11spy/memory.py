@@ -1,0 +1,91 @@
+"""Reading the application's memory without ever faulting.
+
+Arguments come from the application and may point anywhere.  Reading them directly
+would crash the host on a bad pointer, so every read goes through ``/proc/self/mem``:
+the kernel copies what is mapped and answers EIO for what is not.  After fork the
+descriptor still refers to the parent's memory, so it is reopened in the child.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Optional
+
+from .native import ffi
+
+ULONG_SIZE = ffi.sizeof("CK_ULONG")
+ULONG_MAX = (1 << (8 * ULONG_SIZE)) - 1
+
+
+class Memory:
+    def __init__(self) -> None:
+        self._fd = -1
+        self._pid = -1
+        self._lock = threading.Lock()
+
+    def _descriptor(self) -> int:
+        pid = os.getpid()
+        if pid != self._pid:
+            with self._lock:
+                if pid != self._pid:
+                    if self._fd >= 0:
+                        try:
+                            os.close(self._fd)
+                        except OSError:
+                            pass
+                    self._fd = os.open("/proc/self/mem", os.O_RDONLY | os.O_CLOEXEC)
+                    self._pid = pid
+        return self._fd
+
+    def read(self, address: int, length: int) -> Optional[bytes]:
+        """The bytes at address, or None when any of them cannot be read."""
+        if length == 0:
+            return b""
+        if address == 0 or length < 0 or address + length > (1 << 63):
+            return None
+        try:
+            data = os.pread(self._descriptor(), length, address)
+        except (OSError, OverflowError, ValueError):
+            return None
+        return data if len(data) == length else None
+
+    def ulong(self, address: int) -> Optional[int]:
+        data = self.read(address, ULONG_SIZE)
+        return None if data is None else int.from_bytes(data, "little")
+
+    def struct(self, ctype: str, address: int):
+        """A private copy of a C structure (a cffi object), or None if unreadable."""
+        size = ffi.sizeof(ctype)
+        data = self.read(address, size)
+        if data is None:
+            return None
+        copy = ffi.new(ctype + " *")
+        ffi.memmove(copy, data, size)
+        return copy
+
+    def array(self, ctype: str, address: int, count: int):
+        size = ffi.sizeof(ctype) * count
+        data = self.read(address, size)
+        if data is None:
+            return None
+        copy = ffi.new(ctype + "[]", count)
+        ffi.memmove(copy, data, size)
+        return copy
+
+    def cstring(self, address: int, limit: int = 256) -> Optional[bytes]:
+        """A NUL-terminated string, read a byte at a time up to limit (never past a
+        terminator: the next page may be unmapped)."""
+        if address == 0:
+            return None
+        out = bytearray()
+        while len(out) < limit:
+            chunk = self.read(address + len(out), 1)
+            if chunk is None:
+                return None
+            if chunk == b"\0":
+                return bytes(out)
+            out += chunk
+        return bytes(out)
+
+
+memory = Memory()

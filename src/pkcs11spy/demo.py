@@ -1,0 +1,65 @@
+"""``pkcs11spy demo``: a real session traced end to end.
+
+A throwaway SoftHSM2 token; OpenSC's pkcs11-tool run through the spy for what an
+application typically does (list slots and mechanisms, log in, generate an RSA and an
+EC key pair, sign, verify) and a login with a wrong PIN; then the trace.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from typing import List, Optional
+
+from .cli import shim_path
+from .softhsm import Missing, Token, create_token, require_tool
+
+
+def _steps(token: Token, work: str) -> List[List[str]]:
+    data = os.path.join(work, "data.txt")
+    with open(data, "w", encoding="utf-8") as f:
+        f.write("a document to sign\n")
+    sig = os.path.join(work, "data.sig")
+    login = ["--token-label", token.label, "--login", "--pin", token.user_pin]
+    return [
+        ["--list-slots"],
+        ["--token-label", token.label, "--list-mechanisms"],
+        login + ["--keypairgen", "--key-type", "rsa:2048", "--label", "demo-rsa", "--id", "01"],
+        login + ["--keypairgen", "--key-type", "EC:prime256v1", "--label", "demo-ec", "--id", "02"],
+        login + ["--sign", "--mechanism", "SHA256-RSA-PKCS", "--id", "01",
+                 "--input-file", data, "--output-file", sig],
+        login + ["--verify", "--mechanism", "SHA256-RSA-PKCS", "--id", "01",
+                 "--input-file", data, "--signature-file", sig],
+        ["--token-label", token.label, "--login", "--pin", "0000", "--list-objects"],
+    ]
+
+
+def run_demo(output: Optional[str]) -> int:
+    try:
+        tool = require_tool("pkcs11-tool", "opensc")
+        work = tempfile.mkdtemp(prefix="pkcs11spy-demo-")
+        token = create_token(os.path.join(work, "softhsm"))
+    except Missing as exc:
+        print(f"pkcs11spy demo: {exc}", file=sys.stderr)
+        return 2
+    trace = os.path.abspath(output) if output else os.path.join(work, "trace.txt")
+    if output and os.path.exists(trace):
+        os.remove(trace)
+    env = token.env({"PKCS11SPY": token.module, "PKCS11SPY_OUTPUT": trace})
+    spy = shim_path()
+    try:
+        for args in _steps(token, work):
+            cmd = [tool, "--module", spy] + args
+            shown = " ".join("****" if a in (token.user_pin, "0000") else a for a in cmd[3:])
+            result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+            print(f"$ pkcs11-tool {shown}  -> exit {result.returncode}", file=sys.stderr)
+        if output:
+            print(f"pkcs11spy demo: the trace is in {trace}", file=sys.stderr)
+        else:
+            with open(trace, encoding="utf-8", errors="replace") as f:
+                sys.stdout.write(f.read())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the token and keys; the trace was printed or kept
+    return 0

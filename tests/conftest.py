@@ -1,0 +1,62 @@
+"""Shared fixtures: a fresh SoftHSM2 token per test, and ways to run clients direct or
+through the spy.  A missing tool makes the test fail with the package to install."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import pytest
+
+from pkcs11spy.cli import shim_path
+from pkcs11spy.softhsm import Token, create_token, require_tool
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture
+def token(tmp_path) -> Token:
+    return create_token(str(tmp_path / "softhsm"), label="test-token", user_pin="1234", so_pin="5678")
+
+
+@pytest.fixture(scope="session")
+def spy() -> str:
+    return shim_path()
+
+
+@pytest.fixture(scope="session")
+def pkcs11_tool() -> str:
+    return require_tool("pkcs11-tool", "opensc")
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(cmd: List[str], env: Dict[str, str], timeout: int = 120, stdin: Optional[str] = None) -> Run:
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, input=stdin)
+    return Run(p.returncode, p.stdout, p.stderr)
+
+
+def spy_env(token: Token, trace: Optional[str], **extra: str) -> Dict[str, str]:
+    env = token.env({"PKCS11SPY": token.module})
+    if trace is not None:
+        env["PKCS11SPY_OUTPUT"] = str(trace)
+    env.update(extra)
+    return env
+
+
+def python_client(script: str, module: str, env: Dict[str, str], timeout: int = 180) -> Run:
+    """Run a client script (tests/clients/NAME.py) in a fresh Python process: the spy
+    must start inside a host whose interpreter is already running."""
+    return run([sys.executable, os.path.join(HERE, "clients", script), module], env, timeout)
+
+
+def read(path) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()

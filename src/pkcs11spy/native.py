@@ -1,20 +1,29 @@
-"""The PKCS#11 C types, for decoding: a pure-Python cffi parser of ck_types.h.
+"""The PKCS#11 C types, for decoding: a pure-Python cffi parser of our headers.
 
-No compiler: cffi computes the layouts with the platform's rules, which are those the
-shim is compiled with.  Tests build C structures with this same ``ffi``.
+``ck_types.h`` (shared with the C shim) and every ``ck_params_*.h`` (structures only the
+decoders need: mechanism and message parameters) are read, in name order.  No
+compiler: cffi computes the layouts with the platform's rules, which are those the shim
+is compiled with.  Tests build C structures with this same ``ffi``.
 """
 from __future__ import annotations
 
+import glob
 import os
 
 import cffi
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 
-def _declarations() -> str:
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ck_types.h")
+
+def header_files() -> list:
+    return [os.path.join(HERE, "ck_types.h")] + sorted(glob.glob(os.path.join(HERE, "ck_params_*.h")))
+
+
+def _declarations(path: str) -> str:
     with open(path, encoding="utf-8") as f:
         return "\n".join(line for line in f if not line.lstrip().startswith("#"))
 
 
 ffi = cffi.FFI()
-ffi.cdef(_declarations())
+for _path in header_files():
+    ffi.cdef(_declarations(_path))

@@ -13,7 +13,7 @@ from ..memory import ULONG_SIZE, memory
 from ..model import (Arg, Bytes, Const, DecodeError, Field, InOut, Items, Mechanism, Null, Pointer,
                      Scalar, Struct, Text, Unreadable, Value, Version)
 from ..native import ffi
-from . import attributes, values
+from . import attributes, mechanisms, values
 
 CKR_OK = 0x0
 CKR_ATTRIBUTE_SENSITIVE = 0x11
@@ -33,6 +33,7 @@ class CallData:
         self.ctx = attributes.Context(cap, show_secrets)
         self.rv: Optional[int] = None
         self.entry: Dict[str, Value] = {}   # in-side values of in/out arguments
+        self.mechanism: Optional[int] = None  # of a pMechanism argument: implies key types
 
     def value(self, name: str) -> int:
         return self.raw[name]
@@ -97,7 +98,8 @@ def _in_count(call: CallData, arg: FnArg) -> Optional[Value]:
 
 
 def _in_template(call: CallData, arg: FnArg) -> Value:
-    return attributes.template(call.value(arg.name), call.value(arg.length), call.ctx)
+    return attributes.template(call.value(arg.name), call.value(arg.length), call.ctx,
+                               key_type=attributes.key_type_of_mechanism(call.mechanism))
 
 
 def _in_template_get(call: CallData, arg: FnArg) -> Value:
@@ -111,13 +113,15 @@ def _in_mechanism(call: CallData, arg: FnArg) -> Value:
     m = memory.struct("CK_MECHANISM", address)
     if m is None:
         return Unreadable(address, ffi.sizeof("CK_MECHANISM"))
-    kind = values.const("CKM", int(m.mechanism))
+    mechanism = int(m.mechanism)
+    call.mechanism = mechanism
     length = int(m.ulParameterLen)
     param_address = int(ffi.cast("uintptr_t", m.pParameter))
-    param = None
-    if param_address or length:
-        param = values.buffer(param_address, length, call.ctx.cap)
-    return Mechanism(kind if isinstance(kind, Const) else Const(int(m.mechanism), hex(int(m.mechanism)), "CKM"),
+    reader = mechanisms.Reader(call.ctx.cap, call.ctx.show_secrets,
+                               lambda a, n: attributes.template(a, n, call.ctx))
+    param = mechanisms.decode(mechanism, param_address, length, reader)
+    kind = values.const("CKM", mechanism)
+    return Mechanism(kind if isinstance(kind, Const) else Const(mechanism, hex(mechanism), "CKM"),
                      param, length)
 
 

@@ -82,6 +82,12 @@ def bit_length(data: bytes) -> int:
 
 
 @dataclass
+class Date:
+    """A calendar date or a time, ISO 8601 (CK_DATE, a certificate's validity)."""
+    value: str
+
+
+@dataclass
 class Oid:
     """An ASN.1 object identifier, dotted, with its name when known (a curve, an algorithm)."""
     dotted: str
@@ -182,7 +188,7 @@ class InOut:
     after: "Value"
 
 
-Value = Union[Scalar, Const, Flags, Bool, Pointer, Version, Text, Bytes, BigInt, Oid,
+Value = Union[Scalar, Const, Flags, Bool, Pointer, Version, Text, Date, Bytes, BigInt, Oid,
               DistinguishedName, EcPoint, Null, Unreadable, Redacted, Unavailable, DecodeError,
               Struct, Items, Attribute, Template, Mechanism, InOut]
 

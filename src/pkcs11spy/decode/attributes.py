@@ -11,7 +11,7 @@ from typing import Callable, Dict, List, Optional
 
 from .. import catalog
 from ..memory import ULONG_SIZE, memory
-from ..model import (Attribute, BigInt, Bool, Bytes, DecodeError, DistinguishedName, Items, Null,
+from ..model import (Attribute, BigInt, Bool, Bytes, Date, DecodeError, DistinguishedName, Items, Null,
                      Redacted, Scalar, Template, Text, Unavailable, Unreadable, Value, Version)
 from ..native import ffi
 from . import der, values
@@ -98,7 +98,7 @@ def _date(data: bytes, ctx, depth, scope) -> Value:
         return _mismatch(data, "a CK_DATE is 8 bytes")
     try:
         datetime.date(int(data[0:4]), int(data[4:6]), int(data[6:8]))
-        return Text(f"{data[0:4].decode()}-{data[4:6].decode()}-{data[6:8].decode()}")
+        return Date(f"{data[0:4].decode()}-{data[4:6].decode()}-{data[6:8].decode()}")
     except ValueError:
         return _mismatch(data, "not a valid CK_DATE")
 

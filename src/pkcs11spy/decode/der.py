@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 
 from ..catalog import oids
-from ..model import BigInt, DistinguishedName, EcPoint, Field, Oid, Struct, Text, Value
+from ..model import BigInt, Date, DistinguishedName, EcPoint, Field, Oid, Struct, Text, Value
 
 INTEGER, BIT_STRING, OCTET_STRING, NULL, OID = 0x02, 0x03, 0x04, 0x05, 0x06
 UTF8_STRING, PRINTABLE_STRING, T61_STRING, IA5_STRING, UTC_TIME, GENERALIZED_TIME = (
@@ -198,7 +198,7 @@ def certificate(data: bytes) -> Struct:
     fields = [Field("serialNumber", BigInt(len(serial[1]), serial[1])),
               Field("issuer", DistinguishedName(_name_parts(issuer[1])))]
     if len(times) == 2:
-        fields += [Field("notBefore", Text(_time(*times[0]))), Field("notAfter", Text(_time(*times[1])))]
+        fields += [Field("notBefore", Date(_time(*times[0]))), Field("notAfter", Date(_time(*times[1])))]
     fields.append(Field("subject", DistinguishedName(_name_parts(subject[1]))))
     return Struct("X.509 certificate", fields)
 
@@ -211,5 +211,5 @@ def _time(tag: int, contents: bytes) -> str:
     elif tag != GENERALIZED_TIME:
         raise DerError("not a time")
     if len(text) >= 14:
-        return f"{text[0:4]}-{text[4:6]}-{text[6:8]} {text[8:10]}:{text[10:12]}:{text[12:14]}{text[14:]}"
+        return f"{text[0:4]}-{text[4:6]}-{text[6:8]}T{text[8:10]}:{text[10:12]}:{text[12:14]}{text[14:]}"
     return text

@@ -11,7 +11,7 @@ import time
 from typing import Callable, Dict, List
 
 from .. import catalog
-from ..model import (Arg, Attribute, BigInt, Bool, Bytes, Call, Const, DecodeError,
+from ..model import (Arg, Attribute, BigInt, Bool, Bytes, Call, Const, Date, DecodeError,
                      DistinguishedName, EcPoint, Flags, InOut, Items, Mechanism, Null, Oid, Pointer,
                      Redacted, Scalar, Struct, Template, Text, Unavailable, Unreadable, Value,
                      Version)
@@ -114,6 +114,8 @@ def inline(v: Value) -> str:
         return f"{v.length} bytes"
     if isinstance(v, BigInt):
         return big_int(v)
+    if isinstance(v, Date):
+        return v.value
     if isinstance(v, Oid):
         return oid(v)
     if isinstance(v, DistinguishedName):

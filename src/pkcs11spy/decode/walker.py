@@ -94,7 +94,7 @@ def _in_count(call: CallData, arg: FnArg) -> Optional[Value]:
     if lists and call.value(lists[0].name) == 0:
         return None
     n = call.pointee(arg.name)
-    return None if n is None else Scalar(n)
+    return None if n is None else Scalar(n, decimal=True)
 
 
 def _in_template(call: CallData, arg: FnArg) -> Value:
@@ -205,8 +205,13 @@ def _async_data(address: int) -> Value:
     ])
 
 
+def _in_count_value(call: CallData, arg: FnArg) -> Value:
+    return Scalar(call.value(arg.name), decimal=True)
+
+
 ENTRY: Dict[str, Callable] = {
     "handle": _in_scalar,
+    "count": _in_count_value,
     "ulong": _in_scalar,
     "bool": _in_bool,
     "pointer": _in_pointer,
@@ -276,7 +281,7 @@ def _out_count(call: CallData, arg: FnArg) -> List[Arg]:
     if after is None:
         return [Arg("*" + arg.name, Null())]
     before = call.entry.get(arg.name)
-    value: Value = Scalar(after) if before is None else InOut(before, Scalar(after))
+    value: Value = Scalar(after, decimal=True) if before is None else InOut(before, Scalar(after, decimal=True))
     return [Arg("*" + arg.name, value)]
 
 
@@ -292,8 +297,8 @@ def _out_items(kind: str, family: Optional[str]) -> Callable:
         array = memory.array("CK_ULONG", address, shown)
         if array is None:
             return [Arg(arg.name, Unreadable(address, count))]
-        items = [values.const(family, int(x)) if family else Scalar(int(x), decimal=(kind == "slot"))
-                 for x in array]
+        # Slot ids and handles in hex, as in slotID / hObject arguments: one id, one spelling.
+        items = [values.const(family, int(x)) if family else Scalar(int(x)) for x in array]
         return [Arg(arg.name, Items(kind, items, count))]
     return decode
 

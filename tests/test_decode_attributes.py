@@ -169,3 +169,23 @@ def test_der_readers_directly():
         except der.DerError:
             continue
         raise AssertionError(f"{bad!r} parsed")
+
+
+def test_object_ids_and_public_key_info():
+    spki = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200") + b"\x04" + b"\x01" * 64
+    values, t = decoded(("CKA_OBJECT_ID", bytes.fromhex("06032b6570")), ("CKA_PUBLIC_KEY_INFO", spki),
+                        ("CKA_ATTR_TYPES", bytes.fromhex("300a0603550403060355040a")))
+    assert values["CKA_OBJECT_ID"] == Oid("1.3.101.112", "Ed25519")
+    assert [i.dotted for i in values["CKA_ATTR_TYPES"].items] == ["2.5.4.3", "2.5.4.10"]
+    lines = rendered(t)
+    assert "    CKA_PUBLIC_KEY_INFO   SubjectPublicKeyInfo" in lines
+    assert "        algorithm:        id-ecPublicKey (OID 1.2.840.10045.2.1)" in lines
+    assert "        parameters:       secp256r1 (P-256, prime256v1) (OID 1.2.840.10045.3.1.7)" in lines
+    assert "        subjectPublicKey: uncompressed point, 65 bytes, not DER-wrapped: 04" + "01" * 64 in lines
+    algorithm = bytes.fromhex("300d06092a864886f70d0101010500")          # rsaEncryption, NULL
+    rsa = bytes.fromhex("300a020500c3000102020103")                   # modulus, exponent 3
+    body = algorithm + b"\x03" + bytes([len(rsa) + 1]) + b"\x00" + rsa  # BIT STRING
+    values, t = decoded(("CKA_PUBLIC_KEY_INFO", b"\x30" + bytes([len(body)]) + body))
+    f = {x.name: x.value for x in values["CKA_PUBLIC_KEY_INFO"].fields}
+    assert f["algorithm"].name == "rsaEncryption"
+    assert f["modulus"] == BigInt(4, b"\xc3\x00\x01\x02") and f["publicExponent"] == BigInt(1, b"\x03")

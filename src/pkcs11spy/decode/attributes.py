@@ -192,6 +192,10 @@ DER_BY_NAME: Dict[str, Callable] = {
     "CKA_SERIAL_NUMBER": _der(der.integer, "a DER INTEGER"),
     "CKA_OBJECT_ID": _der(der.object_id, "a DER OBJECT IDENTIFIER"),
     "CKA_PUBLIC_KEY_INFO": _der(der.public_key_info, "a DER SubjectPublicKeyInfo"),
+    "CKA_ATTR_TYPES": _der(der.object_ids, "a DER SEQUENCE OF OBJECT IDENTIFIER"),
+    "CKA_GOSTR3410_PARAMS": _der(der.object_id, "a DER OBJECT IDENTIFIER"),
+    "CKA_GOSTR3411_PARAMS": _der(der.object_id, "a DER OBJECT IDENTIFIER"),
+    "CKA_GOST28147_PARAMS": _der(der.object_id, "a DER OBJECT IDENTIFIER"),
     "CKA_VALUE": _value,
 }
 # Kinds decoded from the whole value (a structure cut at the dump cap does not parse).

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 
 from ..catalog import oids
-from ..model import BigInt, Date, DistinguishedName, EcPoint, Field, Oid, Struct, Text, Value
+from ..model import BigInt, Bytes, Date, DistinguishedName, EcPoint, Field, Items, Oid, Struct, Text, Value
 
 INTEGER, BIT_STRING, OCTET_STRING, NULL, OID = 0x02, 0x03, 0x04, 0x05, 0x06
 UTF8_STRING, PRINTABLE_STRING, T61_STRING, IA5_STRING, UTC_TIME, GENERALIZED_TIME = (
@@ -166,6 +166,17 @@ def object_id(data: bytes) -> Oid:
     return oid(contents)
 
 
+def object_ids(data: bytes) -> Items:
+    """A SEQUENCE OF OBJECT IDENTIFIER (CKA_ATTR_TYPES)."""
+    _, contents = single(data, SEQUENCE)
+    items = []
+    for tag, inner in children(contents):
+        if tag != OID:
+            raise DerError(f"tag 0x{tag:02x} in a SEQUENCE OF OID")
+        items.append(oid(inner))
+    return Items("oid", items, len(items))
+
+
 def public_key_info(data: bytes) -> Struct:
     """SubjectPublicKeyInfo: the algorithm (and curve), and the key's length."""
     _, spki = single(data, SEQUENCE)
@@ -178,8 +189,31 @@ def public_key_info(data: bytes) -> Struct:
     fields = [Field("algorithm", oid(algorithm[0][1]))]
     if len(algorithm) > 1 and algorithm[1][0] == OID:
         fields.append(Field("parameters", oid(algorithm[1][1])))
-    fields.append(Field("subjectPublicKey", Text(f"{max(len(items[1][1]) - 1, 0)} bytes")))
+    fields.extend(_public_key(fields[0].value.dotted, items[1][1][1:]))
     return Struct("SubjectPublicKeyInfo", fields)
+
+
+RSA_ENCRYPTION, EC_PUBLIC_KEY = "1.2.840.113549.1.1.1", "1.2.840.10045.2.1"
+
+
+def _public_key(algorithm: str, key: bytes) -> List[Field]:
+    """The key inside a SubjectPublicKeyInfo: RSA's modulus and exponent, an EC point,
+    otherwise its bytes."""
+    if algorithm == RSA_ENCRYPTION:
+        _, seq = single(key, SEQUENCE)
+        parts = children(seq)
+        if len(parts) == 2 and all(t == INTEGER for t, _ in parts):
+            return [Field("modulus", _unsigned(parts[0][1])), Field("publicExponent", _unsigned(parts[1][1]))]
+    if algorithm == EC_PUBLIC_KEY:
+        return [Field("subjectPublicKey", EcPoint(point_form(key), key, False))]
+    return [Field("subjectPublicKey", Bytes(0, len(key), key))]
+
+
+def _unsigned(contents: bytes) -> BigInt:
+    """A DER INTEGER's contents without the sign byte DER adds before a high bit."""
+    if len(contents) > 1 and contents[0] == 0:
+        contents = contents[1:]
+    return BigInt(len(contents), contents)
 
 
 def certificate(data: bytes) -> Struct:

@@ -43,8 +43,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import catalog
 from ..memory import ULONG_MAX, ULONG_SIZE, memory
-from ..model import (Bool, Bytes, Field, Items, Null, Redacted, Scalar, Struct, Text, Unavailable,
-                     Unreadable, Value)
+from ..model import (Bool, Bytes, DecodeError, Field, Items, Null, Pointer, Redacted, Scalar, Struct,
+                     Text, Unavailable, Unreadable, Value)
 from ..native import ffi
 from . import values
 
@@ -358,7 +358,6 @@ def walk(type_name: str, c, reader: Reader, depth: int) -> Struct:
         try:
             value = FIELD_KINDS[kind](c, name, args, reader, depth)
         except Exception as exc:  # one bad field must not lose the others
-            from ..model import DecodeError
             value = DecodeError(f"{type(exc).__name__}: {exc}")
         label = layout.label if layout.label and name == "value" else name
         fields.append(Field(label, value))
@@ -487,7 +486,6 @@ def _k_ulong_ptr(c, name, args, reader, depth) -> Value:
 
 
 def _k_pointer(c, name, args, reader, depth) -> Value:
-    from ..model import Pointer
     return Pointer(_address(c, name))
 
 

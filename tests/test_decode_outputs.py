@@ -84,3 +84,15 @@ def test_wait_for_slot_event_and_open_session_outputs_only_on_ok():
     c = call("C_OpenSession", slotID=1, flags=6, phSession=addr(handle))
     _, outs = run(c, "GENERAL_ERROR")
     assert outs == []
+
+
+def test_hexdump_rows_printable_ascii_and_the_cap():
+    data = buf(bytes(range(0x1E, 0x2E)) + b"\x7e\x7f\x80\xff" + b"\x00" * (1048576 - 20))
+    fn = BY_NAME["C_Digest"]
+    raw = {"hSession": 1, "pData": addr(data), "ulDataLen": 1048576}
+    c = CallData(fn, [raw.get(a.name, 0) for a in fn.args], 4096, False)
+    ins = lines("[in]", decode_inputs(c))
+    assert ins[1].endswith(" / 1048576")
+    assert ins[2] == "    00000000  1E 1F 20 21 22 23 24 25 26 27 28 29 2A 2B 2C 2D  .. !\"#$%&'()*+,-"
+    assert ins[3].startswith("    00000010  7E 7F 80 FF 00") and ins[3].endswith("  ~...............")
+    assert len(ins) == 2 + 4096 // 16 + 1 and ins[-1] == "    ... 1048576 bytes, 4096 shown"

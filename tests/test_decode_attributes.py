@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import base64
 
-from decode_helpers import addr, buf, const, template, ulong
+from decode_helpers import addr, const, template, ulong
 from pkcs11spy import catalog
 from pkcs11spy.decode import attributes, der
 from pkcs11spy.memory import ULONG_MAX
-from pkcs11spy.model import (Arg, BigInt, Bool, Bytes, Const, Date, DistinguishedName, EcPoint, Items, Null,
-                             Oid, Redacted, Scalar, Struct, Template, Text, Unavailable)
+from pkcs11spy.model import (Arg, BigInt, Bool, Bytes, Date, DistinguishedName, EcPoint, Null, Oid, Redacted,
+                             Scalar, Struct, Template, Text, Unavailable)
 from pkcs11spy.native import ffi
 from pkcs11spy.render.text import render_arg
 

@@ -5,15 +5,14 @@ import re
 
 import pytest
 
-from decode_helpers import addr, buf, const, decode_param, fields, new, reader
+from decode_helpers import addr, buf, const, decode_param, fields, keep, new, reader
 from pkcs11spy import catalog
 from pkcs11spy.decode import mechanisms
 from pkcs11spy.memory import ULONG_MAX
-from pkcs11spy.model import (Bool, Bytes, Const, Items, Null, Pointer, Redacted, Scalar, Struct, Template,
-                             Text, Unreadable)
+from pkcs11spy.model import (Arg, Bool, Bytes, Const, Items, Mechanism, Null, Pointer, Redacted, Scalar,
+                             Template, Text, Unreadable)
 from pkcs11spy.native import ffi
 from pkcs11spy.render.text import render_arg
-from pkcs11spy.model import Arg, Mechanism
 
 
 def lookup(name: str) -> int:
@@ -196,7 +195,7 @@ def test_sp800_108_with_data_params_and_derived_keys():
     derived[0].pTemplate, derived[0].ulAttributeCount, derived[0].phKey = attrs, 1, handle
     p = new("CK_SP800_108_KDF_PARAMS", prfType=const("CKM_SHA256_HMAC"), ulNumberOfDataParams=2,
             pDataParams=params, ulAdditionalDerivedKeys=1, pAdditionalDerivedKeys=derived)
-    keepalive = (counter, label, params, cls, attrs, handle, derived)  # noqa: F841
+    keep.extend((counter, label, params, cls, attrs, handle, derived))
     f = fields(decode_param("CKM_SP800_108_COUNTER_KDF", p))
     assert f["prfType"].name == "CKM_SHA256_HMAC"
     entries = f["pDataParams"]
@@ -232,7 +231,7 @@ def test_tls12_master_key_and_prf():
     f = fields(decode_param("CKM_TLS12_MAC", new("CK_TLS_MAC_PARAMS", prfHashMechanism=const("CKM_SHA256"),
                                                  ulMacLength=12, ulServerOrClient=1)))
     assert f["ulMacLength"].value == 12
-    keepalive = (version, outlen)  # noqa: F841
+    keep.extend((version, outlen))
 
 
 def test_eddsa_derivation_data_and_signature_context():

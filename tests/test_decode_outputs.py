@@ -7,7 +7,6 @@ from decode_helpers import addr, buf, const, template, ulong
 from pkcs11spy.decode import CallData, decode_inputs, decode_outputs
 from pkcs11spy.functions import BY_NAME
 from pkcs11spy.memory import ULONG_MAX
-from pkcs11spy.model import Arg
 from pkcs11spy.native import ffi
 from pkcs11spy.render.text import render_arg
 

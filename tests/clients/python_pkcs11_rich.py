@@ -11,7 +11,7 @@ import sys
 
 import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass, MGF
-from pkcs11.attributes import ATTRIBUTE_TYPES, handle_bool, handle_ulong
+from pkcs11.attributes import ATTRIBUTE_TYPES
 from pkcs11.constants import CertificateType
 from pkcs11.mechanisms import GCMParams
 

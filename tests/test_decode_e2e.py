@@ -80,6 +80,8 @@ def test_mechanism_parameters_are_decoded(traced):
     assert block(r, "[in] pMechanism->pParameter: CK_RSA_PKCS_PSS_PARAMS", 4) == [
                             "[in] pMechanism->pParameter: CK_RSA_PKCS_PSS_PARAMS",
                             "      hashAlg: CKM_SHA256", "      mgf:     CKG_MGF1_SHA256", "      sLen:    32"]
+    r = record(records, "C_Sign", "[out] pSignature[ulSignatureLen] = NULL [size : 0x100 (256)]")
+    assert r.rv_name == "CKR_OK"  # the size query: the length asked for, not a dump
     r = record(records, "C_WrapKey", "[out] pWrappedKey[ulWrappedKeyLen] = NULL [size : 0x28 (40)]")
     assert "[in] pMechanism->type = CKM_AES_KEY_WRAP_PAD" in r.lines and r.rv_name == "CKR_OK"
     r = record(records, "C_UnwrapKey", "[in] pMechanism->type = CKM_AES_KEY_WRAP_PAD")

@@ -282,3 +282,16 @@ def test_unknown_mechanism_parameter_stays_bytes():
     data = buf(b"\x01\x02\x03")
     v = mechanisms.decode(0x80001234, addr(data), 3, reader())
     assert isinstance(v, Bytes) and v.data == b"\x01\x02\x03"
+
+
+def test_single_value_and_byte_string_parameters():
+    length = ffi.new("CK_ULONG *", 12)
+    keep.append(length)
+    for mech in ("CKM_SHA256_HMAC_GENERAL", "CKM_AES_CMAC_GENERAL", "CKM_AES_MAC_GENERAL"):
+        v = mechanisms.decode(const(mech), addr(length), ffi.sizeof("CK_ULONG"), reader())
+        assert v.type_name == "CK_MAC_GENERAL_PARAMS" and fields(v) == {"ulMacLength": Scalar(12, decimal=True)}
+    v = mechanisms.decode(const("CKM_CONCATENATE_BASE_AND_KEY"), addr(length), ffi.sizeof("CK_ULONG"), reader())
+    assert fields(v) == {"hKey": Scalar(12)}
+    public = buf(b"\x05" * 128)
+    v = mechanisms.decode(const("CKM_DH_PKCS_DERIVE"), addr(public), 128, reader())
+    assert v.type_name == "public value" and fields(v)["pPublicValue"].data == b"\x05" * 128

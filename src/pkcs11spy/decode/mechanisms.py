@@ -210,7 +210,7 @@ LAYOUTS: Dict[str, Layout] = {
 }
 
 # A parameter that is a plain byte string, and what the spec calls it.
-BYTE_PARAMETERS = {"IV": "iv", "nonce": "nonce"}
+BYTE_PARAMETERS = {"IV": "iv", "public value": "pPublicValue"}
 
 # Mechanism (exact name, or a regular expression over names) -> parameter type(s).
 # Several types: the one whose size is ulParameterLen is used.
@@ -226,7 +226,8 @@ PARAMETERS: List[Tuple[str, Tuple[str, ...]]] = [
     (r"CKM_PBE_\w+", ("CK_PBE_PARAMS",)),
     (r"CKM_(RC2|RC5)_CBC(_PAD)?", ()),
     (r"CKM_\w+_CBC(_PAD)?", ("IV",)),
-    (r"CKM_AES_(CFB\d+|OFB|CTS|XTS)", ("IV",)),
+    (r"CKM_AES_(CFB\d+|OFB|CTS|XTS|GMAC)", ("IV",)),
+    ("CKM_DH_PKCS_DERIVE", ("public value",)),
     (r"CKM_AES_KEY_WRAP(_PAD|_KWP|_PKCS7)?", ("IV",)),
     ("CKM_CHACHA20", ("CK_CHACHA20_PARAMS",)),
     ("CKM_SALSA20", ("CK_SALSA20_PARAMS",)),
@@ -259,7 +260,7 @@ PARAMETERS: List[Tuple[str, Tuple[str, ...]]] = [
     (r"CKM_DES3?_CBC_ENCRYPT_DATA", ("CK_DES_CBC_ENCRYPT_DATA_PARAMS",)),
     ("CKM_CONCATENATE_BASE_AND_KEY", ("CK_OBJECT_HANDLE",)),
     ("CKM_EXTRACT_KEY_FROM_KEY", ("CK_EXTRACT_PARAMS",)),
-    (r"CKM_\w+_HMAC_GENERAL|CKM_\w+_MAC_GENERAL", ("CK_MAC_GENERAL_PARAMS",)),
+    (r"CKM_\w+_(HMAC|MAC|CMAC)_GENERAL", ("CK_MAC_GENERAL_PARAMS",)),
     (r"CKM_(ML_DSA|SLH_DSA)", ("CK_SIGN_ADDITIONAL_CONTEXT",)),
     (r"CKM_HASH_(ML_DSA|SLH_DSA)(_\w+)?", ("CK_SIGN_ADDITIONAL_CONTEXT", "CK_HASH_SIGN_ADDITIONAL_CONTEXT")),
     (r"CKM_(DSA_PARAMETER_GEN|DSA_PROBAB\w*_PARAMETER_GEN|DSA_FIPS_G_GEN|X9_42_DH_PARAMETER_GEN)",

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import base64
+import ctypes
+import mmap
 
 from decode_helpers import addr, const, template, ulong
 from pkcs11spy import catalog
 from pkcs11spy.decode import attributes, der
 from pkcs11spy.memory import ULONG_MAX
 from pkcs11spy.model import (Arg, BigInt, Bool, Bytes, Date, DistinguishedName, EcPoint, Null, Oid, Redacted,
-                             Scalar, Struct, Template, Text, Unavailable)
+                             Scalar, Struct, Template, Text, Unavailable, Unreadable)
 from pkcs11spy.native import ffi
 from pkcs11spy.render.text import render_arg
 
@@ -189,3 +191,25 @@ def test_object_ids_and_public_key_info():
     f = {x.name: x.value for x in values["CKA_PUBLIC_KEY_INFO"].fields}
     assert f["algorithm"].name == "rsaEncryption"
     assert f["modulus"] == BigInt(4, b"\xc3\x00\x01\x02") and f["publicExponent"] == BigInt(1, b"\x03")
+
+
+def test_value_running_into_unmapped_memory():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    page = mmap.PAGESIZE
+    base = libc.mmap(None, 2 * page, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+    assert base not in (None, ctypes.c_void_p(-1).value)
+    try:
+        assert libc.munmap(base + page, page) == 0  # the second page is gone
+        array = template(("CKA_SUBJECT", b"x"))
+        array[0].pValue, array[0].ulValueLen = ffi.cast("void *", base + page - 100), 5000
+        t = attributes.template(addr(array), 1, attributes.Context(64, show_secrets=False))
+        value = t.attributes[0].value
+        assert isinstance(value, Bytes) and len(value.data) == 64 and value.note == "the rest is unreadable"
+        array[0].ulValueLen = 200  # within the cap, and unreadable: nothing made up
+        t = attributes.template(addr(array), 1, attributes.Context(4096, show_secrets=False))
+        assert isinstance(t.attributes[0].value, Unreadable)
+    finally:
+        libc.munmap(base, page)

@@ -245,6 +245,11 @@ def attribute(a, ctx: Context, depth: int, scope: Optional[Scope], with_value: b
     if limit > 64 * 1024 * 1024:
         return Attribute(name, length, Unreadable(address, length))
     data = memory.read(address, limit)
+    if data is None and whole and limit > ctx.cap:
+        # The rest is unmapped: show what a dump would, undecoded (a cut value does not parse).
+        data = memory.read(address, ctx.cap)
+        if data is not None:
+            return Attribute(name, length, Bytes(address, length, data, "the rest is unreadable"))
     if data is None:
         return Attribute(name, length, Unreadable(address, length))
     try:

@@ -11,7 +11,7 @@ from typing import Callable, Dict, List, Optional
 from ..functions import IN, INOUT, OUT, Arg as FnArg, Function
 from ..memory import ULONG_SIZE, memory
 from ..model import (Arg, Bytes, Const, DecodeError, Field, InOut, Items, Mechanism, Null, Pointer,
-                     Scalar, Struct, Text, Unreadable, Value, Version)
+                     Scalar, Struct, Unreadable, Value, Version)
 from ..native import ffi
 from . import attributes, mechanisms, values
 
@@ -134,7 +134,8 @@ def _in_init_args(call: CallData, arg: FnArg) -> Value:
         return Unreadable(address, ffi.sizeof("CK_C_INITIALIZE_ARGS"))
 
     def is_set(p) -> Value:
-        return Text("set" if p != ffi.NULL else "NULL")
+        # The callback's address: NULL, or set (where it points says nothing more).
+        return Pointer(int(ffi.cast("uintptr_t", p)))
 
     return Struct("CK_C_INITIALIZE_ARGS", [
         Field("CreateMutex", is_set(a.CreateMutex)),

@@ -49,7 +49,9 @@ def test_keygen_and_sign_same_as_direct(pkcs11_tool, spy, token, tmp_path):
     listed = {}
     for name, module, e in (("direct", token.module, token.env()), ("spy", spy, env)):
         listed[name] = tool(pkcs11_tool, module, token, login(token) + ["--list-objects"], e).stdout
-    assert listed["spy"] == listed["direct"]
+    # SoftHSM2 lists objects in the order of their addresses in its own heap, which the
+    # spy's allocations shift: compare the objects, not their order.
+    assert object_blocks(listed["spy"]) == object_blocks(listed["direct"])
     records = parse(read(trace))
     gen_records = [r for r in records if r.function == "C_GenerateKeyPair"]
     assert gen_records and gen_records[0].rv_name == "CKR_OK"
@@ -71,3 +73,16 @@ def test_wrong_pin_is_traced(pkcs11_tool, spy, token, tmp_path):
     assert "Returned:  160 CKR_PIN_INCORRECT" in text
     assert "999999" not in text  # the PIN itself stays out of the trace
     assert "[in] userType = CKU_USER" in logins[0].text()
+
+
+def object_blocks(listing: str) -> list:
+    """pkcs11-tool --list-objects output as a sorted list of per-object blocks."""
+    blocks, current = [], []
+    for line in listing.splitlines():
+        if line and not line.startswith(" ") and current:
+            blocks.append("\n".join(current))
+            current = []
+        current.append(line)
+    if current:
+        blocks.append("\n".join(current))
+    return sorted(blocks)

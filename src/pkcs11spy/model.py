@@ -67,6 +67,50 @@ class Bytes:
 
 
 @dataclass
+class BigInt:
+    """A big-endian unsigned integer (modulus, exponent, serial number), shown in hex."""
+    length: int
+    data: bytes  # possibly fewer than length: cut at the dump cap
+
+    @property
+    def bits(self) -> int:
+        return bit_length(self.data) if len(self.data) == self.length else 8 * self.length
+
+
+def bit_length(data: bytes) -> int:
+    return int.from_bytes(data, "big").bit_length()
+
+
+@dataclass
+class Date:
+    """A calendar date or a time, ISO 8601 (CK_DATE, a certificate's validity)."""
+    value: str
+
+
+@dataclass
+class Oid:
+    """An ASN.1 object identifier, dotted, with its name when known (a curve, an algorithm)."""
+    dotted: str
+    name: str = ""
+
+
+@dataclass
+class DistinguishedName:
+    """An X.501 Name: its attributes in encoded order, each named by its short name
+    (CN, O, ...) or by its dotted OID."""
+    parts: List["Field"]
+
+
+@dataclass
+class EcPoint:
+    """An elliptic-curve point: its encoding form and bytes, and whether it came wrapped
+    in a DER OCTET STRING (as PKCS#11 requires for CKA_EC_POINT)."""
+    form: str  # "uncompressed" | "compressed" | "raw" (Edwards/Montgomery) | "infinity"
+    data: bytes
+    der_wrapped: bool
+
+
+@dataclass
 class Null:
     """A NULL buffer; with the length the module asked for (a size query)."""
     size: Optional[int] = None
@@ -144,9 +188,9 @@ class InOut:
     after: "Value"
 
 
-Value = Union[Scalar, Const, Flags, Bool, Pointer, Version, Text, Bytes, Null, Unreadable,
-              Redacted, Unavailable, DecodeError, Struct, Items, Attribute, Template,
-              Mechanism, InOut]
+Value = Union[Scalar, Const, Flags, Bool, Pointer, Version, Text, Date, Bytes, BigInt, Oid,
+              DistinguishedName, EcPoint, Null, Unreadable, Redacted, Unavailable, DecodeError,
+              Struct, Items, Attribute, Template, Mechanism, InOut]
 
 
 @dataclass

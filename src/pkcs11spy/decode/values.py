@@ -10,6 +10,7 @@ from ..model import (Bool, Bytes, Const, Field, Flags, Null, Redacted, Scalar, S
 from ..native import ffi
 
 CK_UNAVAILABLE_INFORMATION = ULONG_MAX
+CK_EFFECTIVELY_INFINITE = 0
 
 
 def const(family: str, value: int) -> Value:
@@ -37,6 +38,13 @@ def ulong_count(value: int) -> Value:
     if value == CK_UNAVAILABLE_INFORMATION:
         return Unavailable("CK_UNAVAILABLE_INFORMATION")
     return Scalar(value, decimal=True)
+
+
+def session_limit(value: int) -> Value:
+    """ulMaxSessionCount / ulMaxRwSessionCount: 0 means no limit (CK_EFFECTIVELY_INFINITE)."""
+    if value == CK_EFFECTIVELY_INFINITE:
+        return Const(value, "CK_EFFECTIVELY_INFINITE", "CK")
+    return ulong_count(value)
 
 
 def fixed_text(raw: bytes) -> Text:
@@ -94,8 +102,8 @@ STRUCT_FIELDS = {
                      ("hardwareVersion", "version"), ("firmwareVersion", "version")],
     "CK_TOKEN_INFO": [("label", "text"), ("manufacturerID", "text"), ("model", "text"),
                       ("serialNumber", "text"), ("flags", "flags:token"),
-                      ("ulMaxSessionCount", "count"), ("ulSessionCount", "count"),
-                      ("ulMaxRwSessionCount", "count"), ("ulRwSessionCount", "count"),
+                      ("ulMaxSessionCount", "limit"), ("ulSessionCount", "count"),
+                      ("ulMaxRwSessionCount", "limit"), ("ulRwSessionCount", "count"),
                       ("ulMaxPinLen", "count"), ("ulMinPinLen", "count"),
                       ("ulTotalPublicMemory", "count"), ("ulFreePublicMemory", "count"),
                       ("ulTotalPrivateMemory", "count"), ("ulFreePrivateMemory", "count"),
@@ -128,6 +136,8 @@ def field_value(kind: str, raw) -> Value:
         return version(raw)
     if kind == "count":
         return ulong_count(int(raw))
+    if kind == "limit":
+        return session_limit(int(raw))
     if kind == "ulong":
         return Scalar(int(raw))
     if kind.startswith("flags:"):

@@ -11,9 +11,9 @@ from typing import Callable, Dict, List, Optional
 from ..functions import IN, INOUT, OUT, Arg as FnArg, Function
 from ..memory import ULONG_SIZE, memory
 from ..model import (Arg, Bytes, Const, DecodeError, Field, InOut, Items, Mechanism, Null, Pointer,
-                     Scalar, Struct, Text, Unreadable, Value, Version)
+                     Scalar, Struct, Unreadable, Value, Version)
 from ..native import ffi
-from . import attributes, values
+from . import attributes, mechanisms, values
 
 CKR_OK = 0x0
 CKR_ATTRIBUTE_SENSITIVE = 0x11
@@ -33,6 +33,7 @@ class CallData:
         self.ctx = attributes.Context(cap, show_secrets)
         self.rv: Optional[int] = None
         self.entry: Dict[str, Value] = {}   # in-side values of in/out arguments
+        self.mechanism: Optional[int] = None  # of a pMechanism argument: implies key types
 
     def value(self, name: str) -> int:
         return self.raw[name]
@@ -93,11 +94,12 @@ def _in_count(call: CallData, arg: FnArg) -> Optional[Value]:
     if lists and call.value(lists[0].name) == 0:
         return None
     n = call.pointee(arg.name)
-    return None if n is None else Scalar(n)
+    return None if n is None else Scalar(n, decimal=True)
 
 
 def _in_template(call: CallData, arg: FnArg) -> Value:
-    return attributes.template(call.value(arg.name), call.value(arg.length), call.ctx)
+    return attributes.template(call.value(arg.name), call.value(arg.length), call.ctx,
+                               key_type=attributes.key_type_of_mechanism(call.mechanism))
 
 
 def _in_template_get(call: CallData, arg: FnArg) -> Value:
@@ -111,13 +113,15 @@ def _in_mechanism(call: CallData, arg: FnArg) -> Value:
     m = memory.struct("CK_MECHANISM", address)
     if m is None:
         return Unreadable(address, ffi.sizeof("CK_MECHANISM"))
-    kind = values.const("CKM", int(m.mechanism))
+    mechanism = int(m.mechanism)
+    call.mechanism = mechanism
     length = int(m.ulParameterLen)
     param_address = int(ffi.cast("uintptr_t", m.pParameter))
-    param = None
-    if param_address or length:
-        param = values.buffer(param_address, length, call.ctx.cap)
-    return Mechanism(kind if isinstance(kind, Const) else Const(int(m.mechanism), hex(int(m.mechanism)), "CKM"),
+    reader = mechanisms.Reader(call.ctx.cap, call.ctx.show_secrets,
+                               lambda a, n: attributes.template(a, n, call.ctx))
+    param = mechanisms.decode(mechanism, param_address, length, reader)
+    kind = values.const("CKM", mechanism)
+    return Mechanism(kind if isinstance(kind, Const) else Const(mechanism, hex(mechanism), "CKM"),
                      param, length)
 
 
@@ -130,7 +134,8 @@ def _in_init_args(call: CallData, arg: FnArg) -> Value:
         return Unreadable(address, ffi.sizeof("CK_C_INITIALIZE_ARGS"))
 
     def is_set(p) -> Value:
-        return Text("set" if p != ffi.NULL else "NULL")
+        # The callback's address: NULL, or set (where it points says nothing more).
+        return Pointer(int(ffi.cast("uintptr_t", p)))
 
     return Struct("CK_C_INITIALIZE_ARGS", [
         Field("CreateMutex", is_set(a.CreateMutex)),
@@ -201,8 +206,13 @@ def _async_data(address: int) -> Value:
     ])
 
 
+def _in_count_value(call: CallData, arg: FnArg) -> Value:
+    return Scalar(call.value(arg.name), decimal=True)
+
+
 ENTRY: Dict[str, Callable] = {
     "handle": _in_scalar,
+    "count": _in_count_value,
     "ulong": _in_scalar,
     "bool": _in_bool,
     "pointer": _in_pointer,
@@ -272,7 +282,7 @@ def _out_count(call: CallData, arg: FnArg) -> List[Arg]:
     if after is None:
         return [Arg("*" + arg.name, Null())]
     before = call.entry.get(arg.name)
-    value: Value = Scalar(after) if before is None else InOut(before, Scalar(after))
+    value: Value = Scalar(after, decimal=True) if before is None else InOut(before, Scalar(after, decimal=True))
     return [Arg("*" + arg.name, value)]
 
 
@@ -288,8 +298,8 @@ def _out_items(kind: str, family: Optional[str]) -> Callable:
         array = memory.array("CK_ULONG", address, shown)
         if array is None:
             return [Arg(arg.name, Unreadable(address, count))]
-        items = [values.const(family, int(x)) if family else Scalar(int(x), decimal=(kind == "slot"))
-                 for x in array]
+        # Slot ids and handles in hex, as in slotID / hObject arguments: one id, one spelling.
+        items = [values.const(family, int(x)) if family else Scalar(int(x)) for x in array]
         return [Arg(arg.name, Items(kind, items, count))]
     return decode
 

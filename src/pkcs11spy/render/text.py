@@ -11,13 +11,16 @@ import time
 from typing import Callable, Dict, List
 
 from .. import catalog
-from ..model import (Arg, Attribute, Bool, Bytes, Call, Const, DecodeError, Flags, InOut, Items,
-                     Mechanism, Null, Pointer, Redacted, Scalar, Struct, Template, Text,
-                     Unavailable, Unreadable, Value, Version)
+from ..model import (Arg, Attribute, BigInt, Bool, Bytes, Call, Const, Date, DecodeError,
+                     DistinguishedName, EcPoint, Flags, InOut, Items, Mechanism, Null, Oid, Pointer,
+                     Redacted, Scalar, Struct, Template, Text, Unavailable, Unreadable, Value,
+                     Version)
 
 ATTR_NAME_WIDTH = 21
 FIELD_INDENT = "      "
 FLAG_INDENT = "        "
+INLINE_HEX_MAX = 64      # bytes of a typed value (an IV, an id, a point) shown on its line
+HEX_ROW_BYTES = 32       # bytes per line of a long integer
 
 
 def banner(module: str, version: str, secrets_shown: bool) -> str:
@@ -106,7 +109,19 @@ def inline(v: Value) -> str:
     if isinstance(v, InOut):
         return f"{inline(v.before)} => {inline(v.after)}"
     if isinstance(v, Bytes):
+        if v.length <= INLINE_HEX_MAX and not v.cut:
+            return short_bytes(v)
         return f"{v.length} bytes"
+    if isinstance(v, BigInt):
+        return big_int(v)
+    if isinstance(v, Date):
+        return v.value
+    if isinstance(v, Oid):
+        return oid(v)
+    if isinstance(v, DistinguishedName):
+        return distinguished_name(v)
+    if isinstance(v, EcPoint):
+        return ec_point(v)
     if isinstance(v, Struct):
         return "{" + ", ".join(f"{f.name}: {inline(f.value)}" for f in v.fields) + "}"
     if isinstance(v, Items):
@@ -114,6 +129,41 @@ def inline(v: Value) -> str:
     if isinstance(v, Template):
         return f"{len(v.attributes)} attributes"
     return repr(v)
+
+
+def short_bytes(v: Bytes) -> str:
+    note = f" ({v.note})" if v.note else ""
+    if v.length == 0:
+        return "0 bytes" + note
+    return f"{v.length} bytes {v.data.hex().upper()}{note}"
+
+
+def big_int(v: BigInt) -> str:
+    if v.length == 0:
+        return "empty integer"
+    cut = f" ... {v.length} bytes, {len(v.data)} shown" if len(v.data) < v.length else ""
+    return f"0x{v.data.hex().upper()}{cut} ({v.bits} bits)"
+
+
+def oid(v: Oid) -> str:
+    return f"{v.name} (OID {v.dotted})" if v.name else f"OID {v.dotted}"
+
+
+def distinguished_name(v: DistinguishedName) -> str:
+    if not v.parts:
+        return "empty name"
+    return ", ".join(f"{p.name}={_dn_value(p.value)}" for p in v.parts)
+
+
+def _dn_value(v: Value) -> str:
+    text = v.value if isinstance(v, Text) else inline(v)
+    special = any(c in text for c in ',+"\\<>;=') or text != text.strip()
+    return quote(text) if special or not text.isprintable() else text
+
+
+def ec_point(v: EcPoint) -> str:
+    wrapped = " in a DER OCTET STRING" if v.der_wrapped else ", not DER-wrapped"
+    return f"{v.form} point, {len(v.data)} bytes{wrapped}: {v.data.hex().upper()}"
 
 
 def quote(s: str) -> str:
@@ -161,20 +211,51 @@ def _flags_block(side: str, label: str, v: Flags) -> List[str]:
 
 
 def _struct_block(side: str, label: str, v: Struct) -> List[str]:
-    lines = [f"{side} {label}: "]
+    return [f"{side} {label}: "] + struct_lines(v, FIELD_INDENT)
+
+
+def struct_lines(v: Struct, indent: str) -> List[str]:
     width = max((len(f.name) for f in v.fields), default=0) + 1
+    lines: List[str] = []
     for f in v.fields:
-        lines.extend(_field_lines(f.name, f.value, width))
+        lines.extend(_field_lines(f.name, f.value, width, indent))
     return lines
 
 
-def _field_lines(name: str, value: Value, width: int) -> List[str]:
-    prefix = f"{FIELD_INDENT}{name + ':':<{width}} "
+def _field_lines(name: str, value: Value, width: int, indent: str = FIELD_INDENT) -> List[str]:
+    prefix = f"{indent}{name + ':':<{width}} "
     if isinstance(value, Flags):
-        return [f"{prefix}0x{value.value:x}"] + _flags_lines(value, FIELD_INDENT + "  ")
-    if isinstance(value, Bytes):
-        return [f"{prefix}{value.length} bytes"] + hexdump(value.data, value.length)
+        return [f"{prefix}0x{value.value:x}"] + _flags_lines(value, indent + "  ")
+    if isinstance(value, Bytes) and (value.length > INLINE_HEX_MAX or value.cut):
+        note = f" ({value.note})" if value.note else ""
+        return [f"{prefix}{value.length} bytes{note}"] + hexdump(value.data, value.length)
+    if isinstance(value, BigInt) and value.length > HEX_ROW_BYTES:
+        return [f"{prefix}{value.bits}-bit integer"] + _hex_rows(value, indent + "  ")
+    if isinstance(value, Struct):
+        return [f"{prefix}{value.type_name}"] + struct_lines(value, indent + "  ")
+    if isinstance(value, Items) and value.items and isinstance(value.items[0], Struct):
+        lines = [f"{prefix}{value.count} x {value.kind}"]
+        for i, item in enumerate(value.items):
+            lines.append(f"{indent}  [{i}]")
+            lines.extend(struct_lines(item, indent + "    ") if isinstance(item, Struct)
+                         else [f"{indent}    {inline(item)}"])
+        if len(value.items) < value.count:
+            lines.append(f"{indent}  ... {value.count} items, {len(value.items)} shown")
+        return lines
+    if isinstance(value, Template):
+        lines = [f"{prefix}{len(value.attributes)} attributes:"]
+        for a in value.attributes:
+            lines.extend(_attribute_lines(a, indent + "  "))
+        return lines
     return [prefix + inline(value)]
+
+
+def _hex_rows(v: BigInt, indent: str) -> List[str]:
+    rows = [indent + v.data[i:i + HEX_ROW_BYTES].hex().upper()
+            for i in range(0, len(v.data), HEX_ROW_BYTES)]
+    if len(v.data) < v.length:
+        rows.append(f"{indent}... {v.length} bytes, {len(v.data)} shown")
+    return rows
 
 
 def _items_block(side: str, label: str, v: Items) -> List[str]:
@@ -203,10 +284,16 @@ def _attribute_lines(a: Attribute, indent: str) -> List[str]:
     if v is None:
         return [f"{name}requested with {a.length} bytes" if a.length else f"{name}requested"]
     if isinstance(v, Bytes):
+        if v.length <= INLINE_HEX_MAX and not v.cut:
+            return [name + short_bytes(v)]
         head = f"{name}{v.address:016x} / {v.length}"
         if v.note:
             head += f" ({v.note})"
         return [head] + hexdump(v.data, v.length)
+    if isinstance(v, BigInt) and v.length > HEX_ROW_BYTES:
+        return [f"{name}{v.bits}-bit integer"] + _hex_rows(v, indent + "    ")
+    if isinstance(v, Struct):
+        return [f"{name}{v.type_name}"] + struct_lines(v, indent + "    ")
     if isinstance(v, Template):
         lines = [f"{name}{len(v.attributes)} attributes:"]
         for inner in v.attributes:
@@ -236,8 +323,8 @@ def _mechanism_block(side: str, label: str, v: Mechanism) -> List[str]:
         if isinstance(p, Bytes):
             lines.extend(_bytes_block(side, plabel, p))
         elif isinstance(p, Struct):
-            for f in p.fields:
-                lines.extend(render_arg(side, Arg(f"{label}->pParameter->{f.name}", f.value)))
+            lines.append(f"{side} {label}->pParameter: {p.type_name}")
+            lines.extend(struct_lines(p, FIELD_INDENT))
         else:
             lines.append(f"{side} {plabel} = {inline(p)}")
     return lines

@@ -128,6 +128,9 @@ def test_side_by_side_spy_trace_and_opensc_log(card, spy, tmp_path):
     assert callers & {"C_Initialize", "C_GetSlotList", "C_GetSlotInfo"}, callers
     for name in callers - {None}:
         assert name in spy_text
+    # and the same thread label: OpenSC's "T:0x<decimal>" is shown in hex like the spy's
+    for thread in {ex["thread"] for ex in doc["exchanges"]}:
+        assert thread.replace(" T:", "; T:") in spy_text, thread
 
 
 def test_blocked_pin_is_named(card, tmp_path):

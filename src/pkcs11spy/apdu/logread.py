@@ -59,13 +59,21 @@ class ReadResult:
     lines: int = 0
 
 
+def _thread_id(tid: str) -> str:
+    """OpenSC prints the thread as "0x" + the decimal value of pthread_self()
+    ("T:0x%lu"); shown in hex, it matches the spy trace's "T:0x7f.." of the same thread."""
+    if tid.startswith("0x") and tid[2:].isdigit() and len(tid) > 12:
+        return hex(int(tid[2:]))
+    return tid
+
+
 def _prefixed(lineno: int, text: str) -> Tuple[Optional[LogLine], Optional[str]]:
     for form, pattern in (("current", CURRENT), ("older", OLDER)):
         m = pattern.match(text)
         if m:
             d = m.groupdict()
             if form == "current":
-                thread = f"P:{d['pid']} T:{d['tid']}"
+                thread = f"P:{d['pid']} T:{_thread_id(d['tid'])}"
             else:
                 thread = f"T:{d['tid']}" if d.get("tid") else "-"
             time = f"{d['date']} {d['time']}" if d.get("date") else d["time"]

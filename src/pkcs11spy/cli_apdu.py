@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
@@ -34,11 +35,16 @@ def _cmd_apdu(args: argparse.Namespace) -> int:
         return EXIT_UNUSABLE
     for lineno, text in conv.warnings:
         print(f"{name}:{lineno}: warning: {text}", file=sys.stderr)
-    if args.json:
-        json.dump(to_json(conv, args.log), sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    else:
-        write_text(conv, args.log, sys.stdout)
+    try:
+        if args.json:
+            json.dump(to_json(conv, args.log), sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        else:
+            write_text(conv, args.log, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader (`| head`) has seen enough; no traceback, and none at exit either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     found = any(ex.final_error for ex in conv.exchanges) or bool(conv.chains)
     return EXIT_FOUND if found else EXIT_CLEAN
 

@@ -215,3 +215,42 @@ def test_unusable_input_exits_2(tmp_path, content, says):
     out = apdu(str(path))
     assert out.returncode == 2
     assert says in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_windows_and_dated_prefixes():
+    lines = [
+        "P:11916; T:34500 2023-11-03 18:36:24.891 [cardmod] reader-pcsc.c:326:pcsc_transmit: ",
+        "Outgoing APDU (11 bytes):", "00 22 41 B8 06 84 01 02 95 01 40 .\"A.......@", "",
+        "P:11916; T:34500 2023-11-03 18:36:24.939 [cardmod] reader-pcsc.c:335:pcsc_transmit: ",
+        "Incoming APDU (2 bytes):", "90 00 ..", "",
+        "2015-08-21 21:05:07.656 [cardmod] apdu.c:187:sc_apdu_log: ",
+    ]
+    read = logread.read_lines(lines)
+    assert read.form == "current" and not read.warnings
+    (ex,) = conversation.build(read).exchanges
+    assert ex.thread == "P:11916 T:34500" and ex.time == "2023-11-03 18:36:24.891"
+    assert ex.command.ins_name == "MANAGE SECURITY ENVIRONMENT"
+    assert ex.command.p1_meaning == ("set; for computation, decipherment, internal authentication "
+                                     "and key agreement")
+    assert ex.command.p2_meaning == "confidentiality template (CT)"
+    assert ex.duration_ms == 48.0
+
+
+def test_opensc_thread_id_is_shown_in_hex_like_the_spy_trace():
+    line = "P:25653; T:0x140568462735424 17:36:09.299 [opensc-pkcs11] card.c:254:sc_connect_card: called"
+    (event,) = logread.read_lines([line]).events
+    assert event.thread == "P:25653 T:0x7fd8a549b840"
+
+
+def test_response_without_command_and_dump_cut_short_are_warnings():
+    lines = [
+        "P:1; T:0x1 10:00:00.000 [t] reader-pcsc.c:335:pcsc_transmit: ",
+        "Incoming APDU (2 bytes):", "90 00 ..", "",
+        "P:1; T:0x1 10:00:00.010 [t] reader-pcsc.c:326:pcsc_transmit: ",
+        "Outgoing APDU (20 bytes):", "00 A4 04 00 0F D2 33 00 00 00 45 73 74 45 49 44 ......3...EstEID", "",
+    ]
+    conv = conversation.build(logread.read_lines(lines))
+    assert [n for n, _ in conv.warnings] == [2, 6]
+    assert "20 bytes but 16 were read" in conv.warnings[1][1]
+    (ex,) = conv.exchanges
+    assert ex.final_error and ex.transport_error == "no response in the log"

@@ -50,6 +50,15 @@ class VirtualCard:
     logs: Dict[str, str] = field(default_factory=dict)
 
     def start(self) -> "VirtualCard":
+        """Start pcscd and the card; on failure, stop what was started and raise."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         pcscd = _which("pcscd", "pcscd")
         _need(VPCD_DRIVER, "vsmartcard-vpcd")
         vicc = _which("vicc", "vsmartcard-vpicc")
@@ -73,7 +82,6 @@ class VirtualCard:
         env = dict(os.environ, PYTHONPATH=f"{VICC_PACKAGE_PARENT}:{shims}")
         self.vicc = self._spawn("vicc", [SYSTEM_PYTHON, vicc, "-t", "iso7816", "-P", str(PORT)], env)
         self._wait_for_card()
-        return self
 
     def _spawn(self, name: str, cmd: List[str], env: Dict[str, str]) -> subprocess.Popen:
         path = os.path.join(self.directory, f"{name}.out")

@@ -30,6 +30,15 @@ PKCS11_RESULT = re.compile(r"^(?P<func>C_\w+)\(.*\) = (?P<rv>CKR_\w+|0x[0-9A-Fa-
 PKCS11_FUNC = re.compile(r"^C_[A-Z]\w*$")
 
 
+def _seconds(stamp: str) -> Optional[float]:
+    """Seconds since midnight of "[YYYY-MM-DD ]HH:MM:SS.fff"."""
+    try:
+        hh, mm, ss = stamp.rsplit(" ", 1)[-1].split(":")
+        return int(hh) * 3600 + int(mm) * 60 + float(ss)
+    except ValueError:
+        return None
+
+
 @dataclass
 class Exchange:
     number: int
@@ -45,6 +54,16 @@ class Exchange:
     pkcs11_rv: Optional[str] = None
     transport_error: Optional[str] = None
     continued: bool = False          # 61xx / 6Cxx answered by the next exchange
+
+    @property
+    def duration_ms(self) -> Optional[float]:
+        """Command to response, from the log's times (millisecond resolution)."""
+        start, end = _seconds(self.time), _seconds(self.response_time or "")
+        if start is None or end is None:
+            return None
+        if end < start:                 # the exchange crossed midnight
+            end += 86400
+        return round((end - start) * 1000, 3)
 
     @property
     def final_error(self) -> bool:

@@ -74,6 +74,8 @@ def _response_text(ex: Exchange) -> str:
     text = f"<- {resp.sw_text} {resp.meaning}"
     if resp.data:
         text += f"; {len(resp.data)} bytes: {_hex(resp.data, TEXT_BYTES)}"
+    if ex.duration_ms is not None:
+        text += f"  ({ex.duration_ms:g} ms)"
     if ex.continued:
         text += "  (continued below)"
     return text
@@ -190,6 +192,7 @@ def to_json(conv: Conversation, source: str) -> dict:
                 "sw": resp.sw_text if resp.sw is not None else None, "meaning": resp.meaning,
                 "data_length": len(resp.data), "data_hex": resp.data.hex().upper(),
                 "problem": resp.problem},
+            "duration_ms": ex.duration_ms,
             "continued": ex.continued, "transport_error": ex.transport_error,
             "error": ex.final_error})
     chains = [{

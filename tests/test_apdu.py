@@ -254,3 +254,18 @@ def test_response_without_command_and_dump_cut_short_are_warnings():
     assert "20 bytes but 16 were read" in conv.warnings[1][1]
     (ex,) = conv.exchanges
     assert ex.final_error and ex.transport_error == "no response in the log"
+
+
+def test_decipher_result_is_redacted_by_default():
+    lines = [
+        "P:1; T:0x1 10:00:00.000 [t] reader-pcsc.c:326:pcsc_transmit: ",
+        "Outgoing APDU (10 bytes):", "00 2A 80 86 04 00 11 22 33 00 .*....\"3.", "",
+        "P:1; T:0x1 10:00:00.010 [t] reader-pcsc.c:335:pcsc_transmit: ",
+        "Incoming APDU (6 bytes):", "DE AD BE EF 90 00 ....", "",
+    ]
+    (hidden,) = conversation.build(logread.read_lines(lines)).exchanges
+    assert hidden.command.p1p2_meaning == "decipher"
+    assert hidden.response.data == b"" and hidden.response.data_length == 4
+    assert "DECIPHER" in hidden.response.redacted and hidden.response.sw == 0x9000
+    (shown,) = conversation.build(logread.read_lines(lines), show_secrets=True).exchanges
+    assert shown.response.data == bytes.fromhex("DEADBEEF")

@@ -213,7 +213,7 @@ class _Builder:
         if t.pending is None:
             self.conv.warnings.append((dump.lineno, "a response with no command before it on its thread"))
             return
-        t.pending.response = iso7816.decode_response(dump.data)
+        t.pending.response = iso7816.decode_response(dump.data, t.pending.command, self.show_secrets)
         t.pending.response_lineno = dump.lineno
         t.pending.response_time = time
         t.pending = None

@@ -94,6 +94,8 @@ class Response:
     meaning: str = ""
     data: bytes = b""
     problem: Optional[str] = None
+    redacted: Optional[str] = None  # why the data is hidden (the data is then empty)
+    data_length: int = 0
 
     @property
     def sw_text(self) -> str:
@@ -211,11 +213,19 @@ def status_meaning(sw: int) -> str:
     return "unknown status word"
 
 
-def decode_response(raw: bytes) -> Response:
+def decode_response(raw: bytes, command: Optional[Command] = None,
+                    show_secrets: bool = False) -> Response:
+    """`command` (the command answered) decides whether the data is secret."""
     if len(raw) < 2:
         return Response(raw, problem=f"a response needs SW1 SW2, got {len(raw)} bytes")
     sw = int.from_bytes(raw[-2:], "big")
-    return Response(raw, sw=sw, meaning=status_meaning(sw), data=raw[:-2])
+    resp = Response(raw, sw=sw, meaning=status_meaning(sw), data=raw[:-2], data_length=len(raw) - 2)
+    why = None
+    if command is not None and command.ins is not None and not show_secrets:
+        why = tables.secret_responses().get((command.ins, (command.p1 << 8) | command.p2))  # type: ignore[operator]
+    if why and resp.data:
+        resp.raw, resp.data, resp.redacted = raw[-2:], b"", why
+    return resp
 
 
 def is_success(sw: Optional[int]) -> bool:

@@ -72,7 +72,9 @@ def _response_text(ex: Exchange) -> str:
     if resp.sw is None:
         return f"<- {_hex(resp.raw)}  (malformed: {resp.problem})"
     text = f"<- {resp.sw_text} {resp.meaning}"
-    if resp.data:
+    if resp.redacted:
+        text += f"; {resp.data_length} bytes: <redacted: {resp.redacted}> (--show-secrets shows it)"
+    elif resp.data:
         text += f"; {len(resp.data)} bytes: {_hex(resp.data, TEXT_BYTES)}"
     if ex.duration_ms is not None:
         text += f"  ({ex.duration_ms:g} ms)"
@@ -190,7 +192,8 @@ def to_json(conv: Conversation, source: str) -> dict:
             "response": None if resp is None else {
                 "line": ex.response_lineno, "time": ex.response_time,
                 "sw": resp.sw_text if resp.sw is not None else None, "meaning": resp.meaning,
-                "data_length": len(resp.data), "data_hex": resp.data.hex().upper(),
+                "data_length": resp.data_length, "redacted": resp.redacted,
+                "data_hex": None if resp.redacted else resp.data.hex().upper(),
                 "problem": resp.problem},
             "duration_ms": ex.duration_ms,
             "continued": ex.continued, "transport_error": ex.transport_error,

@@ -143,6 +143,15 @@ def param_rules() -> Dict[int, List[ParamRule]]:
     return table
 
 
+@lru_cache(maxsize=None)
+def secret_responses() -> Dict[Tuple[int, int], str]:
+    """(INS, P1P2) -> why the response data of that command is redacted."""
+    table: Dict[Tuple[int, int], str] = {}
+    for number, (ins, p1p2, why) in _rows("secret_responses.txt", 3):
+        table[(_hex("secret_responses.txt", number, ins), _hex("secret_responses.txt", number, p1p2))] = why
+    return table
+
+
 def load_all() -> None:
     """Parse every table (used by tests: a bad row fails there first)."""
     instructions()
@@ -151,3 +160,4 @@ def load_all() -> None:
     _named_prefixes("fids.txt")
     transport_functions()
     param_rules()
+    secret_responses()

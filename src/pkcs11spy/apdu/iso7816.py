@@ -7,7 +7,7 @@ not add up is kept as raw bytes with a `problem` text.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from . import pin, tables

@@ -156,6 +156,9 @@ def test_hand_written_excerpts(form, name, sw, meaning, code, function, rv):
     (chain,) = doc["opensc_errors"]
     assert chain["first"]["code"] == code and chain["pkcs11"] == function
     assert len(chain["chain"]) == 3
+    by_function = doc["opensc_errors_by_function"]
+    assert [row["function"] for row in by_function] == [link["function"] for link in chain["chain"]]
+    assert all(row["code"] == code and row["count"] == 1 for row in by_function)
     text = apdu(path).stdout
     assert f"<- {sw} {meaning}" in text
     assert f"[{function} = {rv}" not in text and f"{function} = {rv} >" in text

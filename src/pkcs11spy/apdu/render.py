@@ -181,6 +181,19 @@ def _command_json(cmd: Command) -> dict:
     return obj
 
 
+def errors_by_function(conv: Conversation) -> List[dict]:
+    """Every error return, per OpenSC function and code, in order of first appearance."""
+    table: Dict[tuple, dict] = {}
+    for chain in conv.chains:
+        for link in chain.links:
+            row = table.setdefault((link.func, link.code), {
+                "function": link.func, "code": link.code, "text": link.text, "count": 0, "lines": []})
+            row["count"] += 1
+            if len(row["lines"]) < 10:
+                row["lines"].append(link.lineno)
+    return list(table.values())
+
+
 def to_json(conv: Conversation, source: str) -> dict:
     exchanges = []
     for ex in conv.exchanges:
@@ -207,5 +220,6 @@ def to_json(conv: Conversation, source: str) -> dict:
         for c in conv.chains]
     return {"v": 1, "log": source, "form": conv.form, "opensc_version": conv.opensc_version,
             "lines": conv.lines, "exchanges": exchanges, "opensc_errors": chains,
+            "opensc_errors_by_function": errors_by_function(conv),
             "status_errors": status_counts(conv),
             "warnings": [{"line": n, "text": t} for n, t in conv.warnings]}

@@ -272,3 +272,15 @@ def test_decipher_result_is_redacted_by_default():
     assert "DECIPHER" in hidden.response.redacted and hidden.response.sw == 0x9000
     (shown,) = conversation.build(logread.read_lines(lines), show_secrets=True).exchanges
     assert shown.response.data == bytes.fromhex("DEADBEEF")
+
+
+def test_log_line_inside_a_cut_dump_is_still_read():
+    lines = [
+        "P:1; T:0x1 10:00:00.000 [t] reader-pcsc.c:326:pcsc_transmit: ",
+        "Outgoing APDU (20 bytes):", "00 A4 04 00 0F D2 33 00 00 00 45 73 74 45 49 44 ......3...EstEID",
+        "P:1; T:0x1 10:00:00.010 [t] iso7816.c:627:iso7816_select_file: returning with: -1201 (File not found)",
+    ]
+    read = logread.read_lines(lines)
+    assert [n for n, _ in read.warnings] == [2]
+    conv = conversation.build(read)
+    assert len(conv.exchanges) == 1 and conv.chains[0].first.code == -1201

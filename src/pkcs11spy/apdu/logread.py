@@ -120,7 +120,10 @@ def read_lines(lines: Iterable[str]) -> ReadResult:
             if not stripped or stripped.startswith("====="):
                 close_dump(lineno, f" (dump ended at line {lineno})")
                 continue
-            if len(got) < dump.declared and not DUMP_HEADER.match(stripped):
+            cut = _prefixed(lineno, text)[0] is not None
+            if cut:                 # a log line inside the dump: the dump was cut short
+                close_dump(lineno, f" (a log line follows at line {lineno})")
+            elif len(got) < dump.declared and not DUMP_HEADER.match(stripped):
                 wanted = min(16, dump.declared - len(got))
                 values, ok = _hex_tokens(stripped, wanted)
                 got.extend(values)
@@ -131,7 +134,8 @@ def read_lines(lines: Iterable[str]) -> ReadResult:
                     dump.declared = len(got)  # warned once; keep what was read
                     close_dump(lineno)
                 continue
-            close_dump(lineno)
+            else:
+                close_dump(lineno)
         header = DUMP_HEADER.match(text.strip())
         if header:
             dump = Dump(lineno, header.group("dir") == "Outgoing", int(header.group("n")), b"", context)

@@ -284,3 +284,10 @@ def test_log_line_inside_a_cut_dump_is_still_read():
     assert [n for n, _ in read.warnings] == [2]
     conv = conversation.build(read)
     assert len(conv.exchanges) == 1 and conv.chains[0].first.code == -1201
+
+
+def test_log_from_standard_input():
+    with open(os.path.join(DATA, "opensc-pin-blocked-6983.log")) as f:
+        out = subprocess.run([sys.executable, "-m", "pkcs11spy", "apdu", "-"], stdin=f,
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "<- 6983 authentication method blocked" in out.stdout

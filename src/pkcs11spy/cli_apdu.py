@@ -58,7 +58,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                     "REFERENCE DATA and RESET RETRY COUNTER are redacted unless --show-secrets. "
                     "Exit status: 0 no error found, 1 errors found, 2 unusable input.",
         epilog="example: OPENSC_DEBUG=9 pkcs11-tool --login --test 2> opensc.log; pkcs11spy apdu opensc.log")
-    p.add_argument("log", metavar="LOG", help="the OpenSC debug log")
+    p.add_argument("log", metavar="LOG", help="the OpenSC debug log (- reads standard input)")
     p.add_argument("--json", action="store_true", help="one JSON document instead of text")
     p.add_argument("--show-secrets", action="store_true",
                    help="show PIN and reference data instead of its length and format")

@@ -16,6 +16,7 @@ The reader never stops at a bad line: it records a warning naming the line and r
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Iterable, List, Optional, Tuple, Union
 
@@ -154,10 +155,13 @@ def read_lines(lines: Iterable[str]) -> ReadResult:
 
 
 def read_file(path: str) -> ReadResult:
-    """Read a log file; raises OSError if it cannot be opened and ValueError if it is
+    """Read a log file ("-": standard input); raises OSError if it cannot be opened and ValueError if it is
     not text."""
-    with open(path, "rb") as f:
-        blob = f.read()
+    if path == "-":
+        blob = sys.stdin.buffer.read()
+    else:
+        with open(path, "rb") as f:
+            blob = f.read()
     if b"\x00" in blob[:65536]:
         raise ValueError("it is a binary file, not an OpenSC debug log")
     return read_lines(blob.decode("utf-8", errors="replace").splitlines())

@@ -8,6 +8,7 @@ import sys
 from typing import List, Optional
 
 from . import __version__
+from . import cli_apdu
 from .config import VARIABLES
 
 
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("env", help="list the environment variables the spy reads")
     p.set_defaults(func=_cmd_env)
+    cli_apdu.register(sub)
     return parser
 
 

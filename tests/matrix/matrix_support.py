@@ -109,8 +109,18 @@ def python_version(distribution: str) -> str:
 class Client:
     name: str       # as in the table: "OpenSC pkcs11-tool"
     package: str    # where the version comes from: a Debian package, or "pip:NAME"
+    version_command: Optional[List[str]] = None  # else: its first line of output is the version
 
     def version(self) -> str:
+        if self.version_command:
+            try:
+                p = subprocess.run(self.version_command, capture_output=True, text=True, timeout=60)
+                lines = (p.stdout + p.stderr).strip().splitlines()
+                if p.returncode == 0 and lines:
+                    return lines[0].strip()
+            except OSError:
+                pass
+            return "?"
         if self.package.startswith("pip:"):
             return python_version(self.package[4:])
         return debian_version(self.package)

@@ -171,6 +171,10 @@ class Twins:
     def env(self, which: str, **extra: str) -> Dict[str, str]:
         if which == "direct":
             env = self.direct.env()
+            # No spy settings in the direct run, even if the caller's environment has some
+            # (PyKCS11's own helpers, for one, switch to OpenSC's spy when PKCS11SPY is set).
+            for name in [n for n in env if n.startswith("PKCS11SPY")]:
+                del env[name]
         else:
             env = self.spied.env({"PKCS11SPY": self.spied.module, "PKCS11SPY_OUTPUT": self.trace})
         env.update(extra)

@@ -169,14 +169,12 @@ class Twins:
     work: str         # a scratch directory for the test
 
     def env(self, which: str, **extra: str) -> Dict[str, str]:
-        if which == "direct":
-            env = self.direct.env()
-            # No spy settings in the direct run, even if the caller's environment has some
-            # (PyKCS11's own helpers, for one, switch to OpenSC's spy when PKCS11SPY is set).
-            for name in [n for n in env if n.startswith("PKCS11SPY")]:
-                del env[name]
-        else:
-            env = self.spied.env({"PKCS11SPY": self.spied.module, "PKCS11SPY_OUTPUT": self.trace})
+        # No spy settings from the caller's environment: none in the direct run (PyKCS11's own
+        # helpers, for one, switch to OpenSC's spy when PKCS11SPY is set), only ours in the
+        # spied run (the defaults, bar the trace file).
+        env = {k: v for k, v in self.token(which).env().items() if not k.startswith("PKCS11SPY")}
+        if which == "spied":
+            env.update(PKCS11SPY=self.spied.module, PKCS11SPY_OUTPUT=self.trace)
         env.update(extra)
         return env
 
@@ -235,7 +233,11 @@ class Result:
     stderr: str
 
     def ok(self) -> "Result":
+        """Exit status 0, and no word from the spy on stderr (it only speaks when something
+        is wrong: tracing off, a bad setting, an internal error)."""
         assert self.returncode == 0, f"exit {self.returncode}: {self.stderr.strip()[-800:] or self.stdout[-800:]}"
+        spy_lines = [ln for ln in self.stderr.splitlines() if ln.startswith("pkcs11spy")]
+        assert not spy_lines, f"the spy complained on stderr: {spy_lines[:3]}"
         return self
 
 
@@ -272,6 +274,10 @@ def check_trace(path: str, expect: Sequence[str] = ()) -> List[Record]:
     with open(path, encoding="utf-8", errors="replace") as f:
         text = f.read()
     assert "*************** pkcs11spy " in text, "the trace has no banner"
+    # The spy's own complaints (a decoder that raised, tracing switched off) go to the trace
+    # too: any of them means the trace is not the whole story.
+    complaints = [ln for ln in text.splitlines() if ln.startswith("[error] ") or ln.startswith("pkcs11spy: ")]
+    assert not complaints, f"the spy complained in the trace: {complaints[:3]}"
     records = parse(text)
     assert records, "the trace has no records"
     unfinished = [f"{r.seq}: {r.function} (pid {r.pid})" for r in records if r.rv is None]

@@ -248,6 +248,14 @@ def run(cmd: Sequence[str], env: Dict[str, str], timeout: int = 180, stdin: Opti
     return Result(p.returncode, p.stdout, p.stderr)
 
 
+def same_status(results: Dict[str, Result]) -> Dict[str, Result]:
+    """The direct and the spied run ended the same way: exit status and stderr, exactly."""
+    d, s = results["direct"], results["spied"]
+    assert s.returncode == d.returncode, f"exit status {s.returncode} through the spy, {d.returncode} direct"
+    assert s.stderr == d.stderr, f"stderr differs:\n direct: {d.stderr[-400:]!r}\n spied:  {s.stderr[-400:]!r}"
+    return results
+
+
 def unordered_blocks(text: str) -> List[str]:
     """Output split into blocks (a line at column 0 and its indented lines), sorted.
 

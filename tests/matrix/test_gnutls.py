@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from matrix_support import (BOTH, LABEL, USER_PIN, Client, check_trace, ensure_tool, matrix_row, run,
-                            template_token, twins, unordered_blocks)  # noqa: F401
+                            same_status, template_token, twins, unordered_blocks)  # noqa: F401
 
 CLIENT = Client("GnuTLS p11tool", "gnutls-bin")
 TOKEN_URL = f"pkcs11:token={LABEL}"
@@ -17,7 +17,7 @@ def p11tool(t, which, args):
 
 
 def both(t, args):
-    return {which: p11tool(t, which, args) for which in BOTH}
+    return same_status({which: p11tool(t, which, args) for which in BOTH})
 
 
 def numbered(text: str) -> str:

@@ -6,7 +6,7 @@ import os
 import re
 
 from matrix_support import (BOTH, LABEL, USER_PIN, Client, check_trace, ensure_tool, matrix_row, run,
-                            template_token, twins, unordered_blocks)  # noqa: F401
+                            same_status, template_token, twins, unordered_blocks)  # noqa: F401
 
 CLIENT = Client("NSS modutil / certutil", "libnss3-tools")
 MODULE_NAME = "under-test"
@@ -40,7 +40,7 @@ def test_modutil_and_certutil(twins):
             f.write(USER_PIN + "\n")
 
         def both(args):
-            return {w: run(args(w), twins.env(w)) for w in BOTH}
+            return same_status({w: run(args(w), twins.env(w)) for w in BOTH})
 
         listed = both(lambda w: [modutil, "-list", MODULE_NAME, "-dbdir", dbs[w]])
         spied_list = listed["spied"].ok().stdout.replace(twins.spy, "LIBRARY")

@@ -6,7 +6,7 @@ import os
 import re
 
 from matrix_support import (BOTH, USER_PIN, Client, check_trace, ensure_tool, matrix_row, run,
-                            strip_lines, template_token, twins, unordered_blocks)  # noqa: F401
+                            same_status, strip_lines, template_token, twins, unordered_blocks)  # noqa: F401
 
 CLIENT = Client("OpenSC pkcs11-tool", "opensc")
 LOGIN = ["--login", "--pin", USER_PIN]
@@ -18,7 +18,7 @@ def tool(t, which, args, **kw):
 
 
 def both(t, args):
-    return {which: tool(t, which, args) for which in BOTH}
+    return same_status({which: tool(t, which, args) for which in BOTH})
 
 
 def test_conformance_test(twins):

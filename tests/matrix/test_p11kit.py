@@ -16,7 +16,7 @@ import os
 from typing import Dict, List
 
 from matrix_support import (BOTH, LABEL, USER_PIN, Client, Result, check_trace, ensure_file, ensure_tool,
-                            matrix_row, run, template_token, twins, unordered_blocks)  # noqa: F401
+                            matrix_row, run, same_status, template_token, twins, unordered_blocks)  # noqa: F401
 
 CLIENT = Client("p11-kit (p11-kit-proxy.so)", "p11-kit-modules")
 SYSTEM_MODULE_DIRS = ("/usr/share/p11-kit/modules", "/etc/pkcs11/modules")
@@ -63,7 +63,7 @@ def pkcs11_tool_jobs(t, run_one) -> Dict[str, Dict[str, Result]]:
     with open(data, "wb") as f:
         f.write(b"through p11-kit\n")
     jobs = {"list": ["-L"], "objects": ["-O", "--login", "--pin", USER_PIN]}
-    out = {name: {which: run_one(which, args) for which in BOTH} for name, args in jobs.items()}
+    out = {name: same_status({which: run_one(which, args) for which in BOTH}) for name, args in jobs.items()}
     out["sign"] = {}
     for which in BOTH:
         sig = os.path.join(t.work, f"sig.{which}")
@@ -74,6 +74,7 @@ def pkcs11_tool_jobs(t, run_one) -> Dict[str, Dict[str, Result]]:
             with open(sig, "rb") as f:
                 r.stdout += f.read().hex()
         out["sign"][which] = r
+    same_status(out["sign"])
     return out
 
 

@@ -47,11 +47,13 @@ class Tracer:
         self.render = RENDERERS[settings.format]
         self.errors_only = settings.errors_only
         self.stats_source = None  # (ffi, lib) when PKCS11SPY_STATS is on
+        self._pid = os.getpid()  # a syscall: not once per call
         os.register_at_fork(after_in_child=self._after_fork_in_child)
 
     def _after_fork_in_child(self) -> None:
         # A thread of the parent may have held the lock at fork: it does not exist here.
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def banner(self) -> None:
         if self.render is json_render:
@@ -62,9 +64,9 @@ class Tracer:
 
     def _begin(self, c) -> Tuple[CallData, Call]:
         fn = FUNCTIONS[c.fn]
-        raw = [int(c.args[i]) for i in range(len(fn.args))]
+        raw = list(c.args[0:len(fn.args)])
         data = CallData(fn, raw, self.settings.max_dump, self.settings.show_secrets)
-        call = Call(seq=-1, function=fn.name, pid=os.getpid(), tid=threading.get_ident(),
+        call = Call(seq=-1, function=fn.name, pid=self._pid, tid=threading.get_ident(),
                     wall_ns=int(c.wall_ns))
         call.inputs = decode_inputs(data)
         return data, call

@@ -6,7 +6,9 @@ Builds bench/driver.c, creates a throwaway SoftHSM2 token, and runs each operati
 directly, through OpenSC's pkcs11-spy (when installed, logging to a file), and through
 ours: text, JSON, with the operation's functions filtered out, and errors-only.  Each
 figure is the best of --repeat runs (the least disturbed by the machine).  Traces go to
-files in a temporary directory, as a user would set PKCS11SPY_OUTPUT.
+files in a temporary directory, as a user would set PKCS11SPY_OUTPUT.  The
+configurations of one operation run interleaved, round after round, so a busy machine
+disturbs all of them alike; the load average is printed before and after.
 """
 from __future__ import annotations
 
@@ -76,8 +78,12 @@ def one(driver: str, module: str, op: str, n: int, env: Dict[str, str], trace: O
     return float(r.stdout.split()[2]) / 1000.0  # microseconds per iteration
 
 
-def best(driver: str, module: str, op: str, n: int, env: Dict[str, str], trace: Optional[str], repeat: int) -> float:
-    return min(one(driver, module, op, n, env, trace) for _ in range(repeat))
+def loadavg() -> str:
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -97,23 +103,28 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     print(f"machine: {machine()}")
     print(f"module: {token.module} ({softhsm_version()}); OpenSC spy: {opensc or 'not installed'}")
-    print(f"figures: microseconds per iteration, best of {args.repeat}; overhead = spied - direct\n")
+    print(f"load average before: {loadavg()}")
+    print(f"figures: microseconds per iteration, best of {args.repeat} interleaved rounds; "
+          f"overhead = spied - direct\n")
     columns = ["direct", "OpenSC spy", "ours text", "ours json", "ours filtered out", "ours errors-only"]
     head = f"{'operation':<28}" + "".join(f"{c:>19}" for c in columns) + f"{'text/OpenSC':>13}{'json/OpenSC':>13}"
     print(head)
     print("-" * len(head))
     for op, (label, n, pattern) in OPERATIONS.items():
         n = max(n // 10, 20) if args.quick else n
-        direct = best(driver, token.module, op, n, base, None, args.repeat)
-        figures = {"direct": direct}
+        configs = {"direct": (token.module, base, None)}
         if opensc:
-            figures["OpenSC spy"] = best(driver, opensc, op, n, spy_env, trace, args.repeat)
-        figures["ours text"] = best(driver, ours, op, n, dict(spy_env, PKCS11SPY_FORMAT="text"), trace, args.repeat)
-        figures["ours json"] = best(driver, ours, op, n, dict(spy_env, PKCS11SPY_FORMAT="json"), trace, args.repeat)
-        figures["ours filtered out"] = best(driver, ours, op, n, dict(spy_env, PKCS11SPY_FUNCTIONS="-" + pattern),
-                                            trace, args.repeat)
-        figures["ours errors-only"] = best(driver, ours, op, n, dict(spy_env, PKCS11SPY_ERRORS_ONLY="1"),
-                                           trace, args.repeat)
+            configs["OpenSC spy"] = (opensc, spy_env, trace)
+        configs["ours text"] = (ours, dict(spy_env, PKCS11SPY_FORMAT="text"), trace)
+        configs["ours json"] = (ours, dict(spy_env, PKCS11SPY_FORMAT="json"), trace)
+        configs["ours filtered out"] = (ours, dict(spy_env, PKCS11SPY_FUNCTIONS="-" + pattern), trace)
+        configs["ours errors-only"] = (ours, dict(spy_env, PKCS11SPY_ERRORS_ONLY="1"), trace)
+        figures: Dict[str, float] = {}
+        for _ in range(args.repeat):
+            for name, (module, env, out) in configs.items():
+                t = one(driver, module, op, n, env, out)
+                figures[name] = min(figures.get(name, t), t)
+        direct = figures["direct"]
         cells = [f"{direct:>19.2f}"]
         for c in columns[1:]:
             if c in figures:
@@ -127,6 +138,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             else:
                 ratios.append(f"{'-':>13}")
         print(f"{label + ' x' + str(n):<28}" + "".join(cells) + "".join(ratios), flush=True)
+    print(f"\nload average after: {loadavg()}")
     shutil.rmtree(work, ignore_errors=True)
 
 

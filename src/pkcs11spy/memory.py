@@ -63,13 +63,15 @@ class Memory:
 
     def struct(self, ctype: str, address: int):
         """A private copy of a C structure (a cffi object), or None if unreadable."""
-        size = self._sizes.get(ctype)
-        if size is None:
-            size = self._sizes[ctype] = ffi.sizeof(ctype)
+        known = self._sizes.get(ctype)
+        if known is None:
+            # Resolved once: a type string is otherwise looked up on every call.
+            known = self._sizes[ctype] = (ffi.sizeof(ctype), ffi.typeof(ctype + " *"))
+        size, pointer_type = known
         data = self.read(address, size)
         if data is None:
             return None
-        copy = ffi.new(ctype + " *")
+        copy = ffi.new(pointer_type)
         ffi.memmove(copy, data, size)
         return copy
 

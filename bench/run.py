@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from pkcs11spy.cli import shim_path  # the installed spy: run with the venv's python
 from pkcs11spy.softhsm import create_token
@@ -67,7 +67,7 @@ def build_driver(workdir: str) -> str:
     return out
 
 
-def one(driver: str, module: str, op: str, n: int, env: Dict[str, str], trace: Optional[str]) -> float:
+def one(driver: str, module: str, op: str, n: int, env: Dict[str, str], trace: Optional[str]) -> Tuple[float, float]:
     if trace and os.path.exists(trace):
         os.unlink(trace)
     r = subprocess.run([driver, module, op, str(n)], env=env, capture_output=True, text=True)
@@ -75,7 +75,8 @@ def one(driver: str, module: str, op: str, n: int, env: Dict[str, str], trace: O
         raise RuntimeError(f"{module} {op}: {r.stderr.strip()[-400:]}")
     if trace and os.path.exists(trace):
         os.unlink(trace)  # keep the disk from filling; the write cost was paid
-    return float(r.stdout.split()[2]) / 1000.0  # microseconds per iteration
+    fields = r.stdout.split()
+    return float(fields[2]) / 1000.0, float(fields[4]) / 1000.0  # wall, CPU: us per iteration
 
 
 def loadavg() -> str:
@@ -86,10 +87,37 @@ def loadavg() -> str:
         return "?"
 
 
+COLUMNS = ["direct", "OpenSC spy", "ours text", "ours json", "ours filtered out", "ours errors-only"]
+
+
+def table(title: str, rows: List[Tuple[str, Dict[str, float]]], markdown: bool) -> str:
+    """One row per operation: direct time, then each spy's time and overhead (+), then
+    our overhead divided by OpenSC's."""
+    head = ["operation"] + COLUMNS + ["text / OpenSC", "json / OpenSC"]
+    body = []
+    for label, f in rows:
+        direct = f["direct"]
+        cells = [label, f"{direct:.2f}"]
+        for c in COLUMNS[1:]:
+            cells.append(f"{f[c]:.2f} (+{f[c] - direct:.2f})" if c in f else "-")
+        base = f["OpenSC spy"] - direct if "OpenSC spy" in f else 0.0
+        for c in ("ours text", "ours json"):
+            cells.append(f"{(f[c] - direct) / base:.1f}x" if base > 0 else "-")
+        body.append(cells)
+    if markdown:
+        lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r) + " |" for r in body]
+        return "\n".join(lines) + "\n"
+    widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
+    fmt = lambda r: "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))  # noqa: E731
+    return "\n".join([title, fmt(head), "-" * len(fmt(head))] + [fmt(r) for r in body]) + "\n"
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a tenth of the iterations")
-    p.add_argument("--repeat", type=int, default=3, help="runs per figure, best taken (default 3)")
+    p.add_argument("--repeat", type=int, default=3, help="interleaved rounds, best taken (default 3)")
+    p.add_argument("--markdown", action="store_true", help="tables in Markdown (for the README)")
     args = p.parse_args(argv)
 
     work = tempfile.mkdtemp(prefix="pkcs11spy-bench-")
@@ -103,13 +131,8 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     print(f"machine: {machine()}")
     print(f"module: {token.module} ({softhsm_version()}); OpenSC spy: {opensc or 'not installed'}")
-    print(f"load average before: {loadavg()}")
-    print(f"figures: microseconds per iteration, best of {args.repeat} interleaved rounds; "
-          f"overhead = spied - direct\n")
-    columns = ["direct", "OpenSC spy", "ours text", "ours json", "ours filtered out", "ours errors-only"]
-    head = f"{'operation':<28}" + "".join(f"{c:>19}" for c in columns) + f"{'text/OpenSC':>13}{'json/OpenSC':>13}"
-    print(head)
-    print("-" * len(head))
+    print(f"load average before: {loadavg()}", flush=True)
+    cpu_rows, wall_rows = [], []
     for op, (label, n, pattern) in OPERATIONS.items():
         n = max(n // 10, 20) if args.quick else n
         configs = {"direct": (token.module, base, None)}
@@ -119,26 +142,19 @@ def main(argv: Optional[List[str]] = None) -> None:
         configs["ours json"] = (ours, dict(spy_env, PKCS11SPY_FORMAT="json"), trace)
         configs["ours filtered out"] = (ours, dict(spy_env, PKCS11SPY_FUNCTIONS="-" + pattern), trace)
         configs["ours errors-only"] = (ours, dict(spy_env, PKCS11SPY_ERRORS_ONLY="1"), trace)
-        figures: Dict[str, float] = {}
+        wall: Dict[str, float] = {}
+        cpu: Dict[str, float] = {}
         for _ in range(args.repeat):
             for name, (module, env, out) in configs.items():
-                t = one(driver, module, op, n, env, out)
-                figures[name] = min(figures.get(name, t), t)
-        direct = figures["direct"]
-        cells = [f"{direct:>19.2f}"]
-        for c in columns[1:]:
-            if c in figures:
-                cells.append(f"{figures[c]:>10.2f} (+{figures[c] - direct:>5.2f})")
-            else:
-                cells.append(f"{'-':>19}")
-        ratios = []
-        for c in ("ours text", "ours json"):
-            if opensc and figures["OpenSC spy"] - direct > 0:
-                ratios.append(f"{(figures[c] - direct) / (figures['OpenSC spy'] - direct):>12.2f}x")
-            else:
-                ratios.append(f"{'-':>13}")
-        print(f"{label + ' x' + str(n):<28}" + "".join(cells) + "".join(ratios), flush=True)
-    print(f"\nload average after: {loadavg()}")
+                w, c = one(driver, module, op, n, env, out)
+                wall[name] = min(wall.get(name, w), w)
+                cpu[name] = min(cpu.get(name, c), c)
+        wall_rows.append((f"{label} x{n}", wall))
+        cpu_rows.append((f"{label} x{n}", cpu))
+    print(f"load average after: {loadavg()}\n")
+    print(table(f"CPU time per iteration (us, process user+system, best of {args.repeat} interleaved rounds; "
+                f"+ = overhead over direct)", cpu_rows, args.markdown))
+    print(table(f"Wall-clock time per iteration (us, best of {args.repeat})", wall_rows, args.markdown))
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -120,3 +120,17 @@ def test_lines_stay_whole_under_threads(spy, token, tmp_path, validator):
     randoms = [x for x in records if x["event"] == "exit" and x["function"] == "C_GenerateRandom"]
     assert len(randoms) == 4 * 50
     assert len({x["tid"] for x in randoms}) == 4
+
+
+def test_fast_envelope_matches_the_record(validator):
+    """render_enter/render_exit format the envelope by hand for speed: they must say
+    exactly what enter_record/exit_record say."""
+    call = Call(seq=3, function="C_Login", pid=11, tid=22, wall_ns=1_700_000_000_000_001_000,
+                inputs=[Arg("hSession", Scalar(1))], outputs=[Arg("*pulCount", InOut(Scalar(0), Scalar(2)))],
+                rv=160, rv_name="CKR_PIN_INCORRECT", duration_ns=1234, notes=["a note"])
+    for render, record in ((json_render.render_enter, json_render.enter_record),
+                           (json_render.render_exit, json_render.exit_record)):
+        line = render(call)
+        assert line.endswith("\n") and "\n" not in line[:-1]
+        assert json.loads(line) == json.loads(json_render.encode(record(call)))
+        validator.validate(json.loads(line))

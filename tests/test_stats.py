@@ -31,7 +31,7 @@ def drive(driver, spy, token, trace, op, n, *extra, **env):
     r = run([driver, spy, op, str(n), token.user_pin, *extra],
             spy_env(token, trace, PKCS11SPY_STATS="1", PKCS11SPY_FORMAT="json", **env))
     assert r.returncode == 0, r.stderr
-    name, iterations, _, warmup = r.stdout.split()
+    name, iterations, _, warmup, _ = r.stdout.split()
     return int(iterations) + int(warmup)
 
 

@@ -9,11 +9,13 @@ token = lib.get_token(token_label="test-token")
 
 
 failures = []
+together = threading.Barrier(4)  # all alive at once: four distinct thread ids
 
 
 def work():
     try:
         with token.open() as s:  # the login below holds for every session of the token
+            together.wait(timeout=60)
             for _ in range(50):
                 s.generate_random(256)
     except Exception as exc:

@@ -22,7 +22,19 @@ from ..model import (Arg, Attribute, Bool, Bytes, Call, Const, DecodeError, Flag
 
 SCHEMA_VERSION = 1
 
-_encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), check_circular=False).encode
+
+def _make_encoder() -> Callable[[Any], str]:
+    """json.dumps builds its C encoder on every call; build it once (it keeps no state
+    between calls without a circular check)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), check_circular=False).encode
+    encoder = make(None, json.JSONEncoder().default, json.encoder.encode_basestring_ascii, None,
+                   ":", ",", False, False, True)
+    return lambda obj: "".join(encoder(obj, 0))
+
+
+_encode = _make_encoder()
 
 
 # ---- time ------------------------------------------------------------------------------
@@ -30,14 +42,22 @@ _encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), check_circu
 _second_cache: List[Any] = [None, ""]
 
 
+_last_time: List[Any] = [None, ""]  # an exit follows its enter: same start time
+
+
 def iso_time(wall_ns: int) -> str:
     """ISO 8601 UTC with microseconds; the seconds part is formatted once per second."""
+    last = _last_time
+    if last[0] == wall_ns:
+        return last[1]
     seconds, ns = divmod(wall_ns, 1_000_000_000)
     cached = _second_cache
     if cached[0] != seconds:
         cached[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
         cached[0] = seconds
-    return f"{cached[1]}.{ns // 1000:06d}Z"
+    text = f"{cached[1]}.{ns // 1000:06d}Z"
+    _last_time[0], _last_time[1] = wall_ns, text
+    return text
 
 
 # ---- values ----------------------------------------------------------------------------
@@ -50,14 +70,32 @@ def _scalar(v: Scalar) -> dict:
     return {"type": "ulong", "value": v.value}
 
 
+# Constants and flag words recur on every call: convert each once (the dicts are only
+# ever encoded, never changed).
+_CACHE_LIMIT = 4096
+_const_cache: Dict[tuple, dict] = {}
+_flags_cache: Dict[tuple, dict] = {}
+
+
 def _const(v: Const) -> dict:
-    return {"type": "const", "family": v.family, "value": v.value, "name": v.name}
+    key = (v.family, v.value, v.name)
+    out = _const_cache.get(key)
+    if out is None:
+        out = {"type": "const", "family": v.family, "value": v.value, "name": v.name}
+        if len(_const_cache) < _CACHE_LIMIT:
+            _const_cache[key] = out
+    return out
 
 
 def _flags(v: Flags) -> dict:
-    out = {"type": "flags", "value": v.value, "names": v.names}
-    if v.remainder:
-        out["unknown"] = v.remainder
+    key = (v.value, tuple(v.names), v.remainder)
+    out = _flags_cache.get(key)
+    if out is None:
+        out = {"type": "flags", "value": v.value, "names": v.names}
+        if v.remainder:
+            out["unknown"] = v.remainder
+        if len(_flags_cache) < _CACHE_LIMIT:
+            _flags_cache[key] = out
     return out
 
 
@@ -177,17 +215,31 @@ def exit_record(call: Call) -> dict:
     out = _envelope(call, "exit")
     out["rv"] = call.rv if call.rv is not None else 0
     out["rv_name"] = call.rv_name
-    out["duration_us"] = None if call.duration_ns is None else round(call.duration_ns / 1000, 3)
+    out["duration_us"] = None if call.duration_ns is None else call.duration_ns / 1000
     out["out"] = _args(call.outputs)
     return out
 
 
+# The hot path formats the envelope directly (the same keys, in the same order, as
+# enter_record/exit_record) and encodes only the argument lists.
+_quote = json.encoder.encode_basestring_ascii
+
+
+def _head(call: Call, event: str) -> str:
+    return (f'{{"v":{SCHEMA_VERSION},"event":"{event}","id":{call.seq},"pid":{call.pid},'
+            f'"tid":{call.tid},"function":{_quote(call.function)},"time":"{iso_time(call.wall_ns)}"')
+
+
 def render_enter(call: Call) -> str:
-    return _encode(enter_record(call)) + "\n"
+    notes = f',"notes":{_encode(call.notes)}' if call.notes else ""
+    return f'{_head(call, "enter")},"in":{_encode(_args(call.inputs))}{notes}}}\n'
 
 
 def render_exit(call: Call) -> str:
-    return _encode(exit_record(call)) + "\n"
+    rv = call.rv if call.rv is not None else 0
+    duration = "null" if call.duration_ns is None else repr(call.duration_ns / 1000)
+    return (f'{_head(call, "exit")},"rv":{rv},"rv_name":{_quote(call.rv_name)},'
+            f'"duration_us":{duration},"out":{_encode(_args(call.outputs))}}}\n')
 
 
 def render_stats(table: dict, pid: int, when: str, wall_ns: int) -> str:

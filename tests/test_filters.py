@@ -89,3 +89,15 @@ def test_errors_only_with_a_good_session_writes_no_calls(pkcs11_tool, spy, token
     listing(pkcs11_tool, spy, token, spy_env(token, trace, PKCS11SPY_ERRORS_ONLY="1"))
     assert parse(read(trace)) == []
     assert 'Loaded: "' in read(trace)
+
+
+def test_bad_settings_get_one_line_each():
+    from pkcs11spy import config
+    warnings = []
+    s = config.load(warnings.append, {"PKCS11SPY_FORMAT": "xml", "PKCS11SPY_ERRORS_ONLY": "maybe",
+                                      "PKCS11SPY_STATS": "yes"})
+    assert (s.format, s.errors_only, s.stats) == ("text", False, True)
+    assert warnings == [
+        "pkcs11spy: PKCS11SPY_FORMAT='xml' is not understood; set it to one of text, json (using text)",
+        "pkcs11spy: PKCS11SPY_ERRORS_ONLY='maybe' is not understood; set it to 1 or 0 (using 0)",
+    ]

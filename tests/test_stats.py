@@ -78,3 +78,25 @@ def test_errors_by_return_code_in_text(pkcs11_tool, spy, token, tmp_path):
     assert login and login[0].split()[1:3] == ["1", "1"]  # calls, errors
     assert "    CKR_PIN_INCORRECT" in table
     assert "most sessions open at once: 1" in table
+
+
+def test_python_host_writes_the_table_once(spy, token, tmp_path):
+    """In a Python program (python-pkcs11, four threads) the table comes from Python's own
+    exit hook and again at C_Finalize (python-pkcs11 finalises after the exit hooks ran):
+    counts are cumulative, the last table counts every traced call."""
+    from conftest import python_client
+    trace = tmp_path / "trace.jsonl"
+    r = python_client("threads_json.py", spy, spy_env(token, trace, PKCS11SPY_FORMAT="json", PKCS11SPY_STATS="1"))
+    assert r.returncode == 0, r.stderr
+    records = [json.loads(x) for x in read(trace).splitlines()]
+    tables = [x for x in records if x["event"] == "stats"]
+    assert 1 <= len(tables) <= 2
+    exits = [x for x in records if x["event"] == "exit"]
+    last = tables[-1]
+    by_name = {f["function"]: f["calls"] for f in last["functions"]}
+    assert by_name["C_GenerateRandom"] == 200
+    assert last["calls"] == len(exits)
+    assert last["sessions_max"] == 5  # the logged-in session and the four threads
+    # Each table is written only when calls were made since the one before.
+    if len(tables) == 2:
+        assert tables[0]["calls"] < last["calls"]

@@ -26,11 +26,31 @@ struct spy_call {
     long long wall_ns;
     long long start_ns;
     long long end_ns;
+    int entered;
 };
+struct spy_fn_stats {
+    unsigned long long calls;
+    unsigned long long errors;
+    long long total_ns;
+    long long max_ns;
+};
+struct spy_rv_count {
+    int fn;
+    CK_RV rv;
+    unsigned long long count;
+};
+#define SPY_RV_SLOTS 256
+#define SPY_WANT_ENTER 1
+#define SPY_WANT_EXIT 2
+#define SPY_WANT_EXIT_ERROR 4
 extern "Python" void spy_on_enter(struct spy_call *call);
 extern "Python" void spy_on_exit(struct spy_call *call);
+extern "Python" void spy_on_stats(int at_exit);
 void spy_set_python_ready(int ok);
-void spy_set_traced(int fn, int on);
+void spy_set_traced(int fn, int wants);
+void spy_set_stats(int on);
+int spy_get_stats(struct spy_fn_stats *fns, struct spy_rv_count *rvs, long *sessions_max,
+                  unsigned long long *overflow, int *dirty, int clear_dirty);
 const char *spy_get_module_path(void);
 const char *spy_get_problem(void);
 const char *spy_get_own_path(void);

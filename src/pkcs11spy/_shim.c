@@ -47,11 +47,19 @@ struct spy_call {
     long long wall_ns;            /* CLOCK_REALTIME at entry */
     long long start_ns;           /* CLOCK_MONOTONIC just before forwarding */
     long long end_ns;             /* CLOCK_MONOTONIC just after */
+    int entered;                  /* Python saw the entry (errors-only may skip it) */
 };
 
 /* Callbacks into Python (extern "Python" in the cdef). */
 static void spy_on_enter(struct spy_call *call);
 static void spy_on_exit(struct spy_call *call);
+static void spy_on_stats(int at_exit);
+
+/* What Python wants of each function (spy_set_traced), decided once at start so that a
+ * call nobody asked for never enters Python (see filters.py). */
+#define SPY_WANT_ENTER 1        /* Python sees the call before it is forwarded */
+#define SPY_WANT_EXIT 2         /* ... and after */
+#define SPY_WANT_EXIT_ERROR 4   /* ... after, only when it did not return CKR_OK */
 
 /* ---- state ------------------------------------------------------------------------ */
 
@@ -64,6 +72,29 @@ static char spy_module_path[PATH_MAX];
 static char spy_problem[1024];              /* why the module did not load, for Python */
 static CK_VERSION spy_module_version;       /* from the real C_GetFunctionList */
 static int spy_started_python;              /* we initialised the interpreter ourselves */
+
+/* Statistics (PKCS11SPY_STATS): counted here, for every call, traced or not; Python only
+ * formats them (spy_get_stats).  One mutex: an uncontended lock is tens of ns. */
+#define SPY_RV_SLOTS 256
+struct spy_fn_stats {
+    unsigned long long calls;
+    unsigned long long errors;
+    long long total_ns;
+    long long max_ns;
+};
+struct spy_rv_count {
+    int fn;                     /* -1: free slot */
+    CK_RV rv;
+    unsigned long long count;
+};
+static volatile int spy_stats_on;
+static pthread_mutex_t spy_stats_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct spy_fn_stats spy_stats[SPY_FN_COUNT];
+static struct spy_rv_count spy_rv_counts[SPY_RV_SLOTS];
+static unsigned long long spy_rv_overflow;   /* errors that found no free slot */
+static long spy_sessions_open;
+static long spy_sessions_max;
+static int spy_stats_dirty;                  /* calls since the table was last written */
 
 /* Our function lists, one of each structure, versioned at load time. */
 static struct CK_FUNCTION_LIST spy_list_2;
@@ -268,10 +299,119 @@ static void spy_set_python_ready(int ok)
     spy_python_ok = ok;
 }
 
-static void spy_set_traced(int fn, int on)
+static void spy_set_traced(int fn, int wants)
 {
     if (fn >= 0 && fn < SPY_FN_COUNT)
-        spy_traced[fn] = (unsigned char)(on != 0);
+        spy_traced[fn] = (unsigned char)wants;
+}
+
+/* ---- statistics ------------------------------------------------------------------- */
+
+static void spy_stats_clear(void)
+{
+    int i;
+    memset(spy_stats, 0, sizeof(spy_stats));
+    for (i = 0; i < SPY_RV_SLOTS; i++) {
+        spy_rv_counts[i].fn = -1;
+        spy_rv_counts[i].rv = 0;
+        spy_rv_counts[i].count = 0;
+    }
+    spy_rv_overflow = 0;
+    spy_sessions_open = 0;
+    spy_sessions_max = 0;
+    spy_stats_dirty = 0;
+}
+
+static void spy_set_stats(int on)
+{
+    pthread_mutex_lock(&spy_stats_lock);
+    spy_stats_clear();
+    pthread_mutex_unlock(&spy_stats_lock);
+    spy_stats_on = on;
+}
+
+/* Sessions open at once, from return codes only: C never reads an argument.
+ * C_CloseAllSessions and C_Finalize close them all (exact with one slot). */
+static void spy_stats_sessions(int fn)
+{
+    if (fn == SPY_FN_C_OpenSession) {
+        spy_sessions_open++;
+        if (spy_sessions_open > spy_sessions_max)
+            spy_sessions_max = spy_sessions_open;
+    } else if (fn == SPY_FN_C_CloseSession) {
+        if (spy_sessions_open > 0)
+            spy_sessions_open--;
+    } else if (fn == SPY_FN_C_CloseAllSessions || fn == SPY_FN_C_Finalize) {
+        spy_sessions_open = 0;
+    }
+}
+
+static void spy_stats_count_rv(int fn, CK_RV rv)
+{
+    unsigned int h = ((unsigned int)fn * 31u + (unsigned int)rv) % SPY_RV_SLOTS;
+    unsigned int i;
+    for (i = 0; i < SPY_RV_SLOTS; i++) {
+        struct spy_rv_count *slot = &spy_rv_counts[(h + i) % SPY_RV_SLOTS];
+        if (slot->fn == fn && slot->rv == rv) {
+            slot->count++;
+            return;
+        }
+        if (slot->fn == -1) {
+            slot->fn = fn;
+            slot->rv = rv;
+            slot->count = 1;
+            return;
+        }
+    }
+    spy_rv_overflow++;
+}
+
+static void spy_stats_add(int fn, CK_RV rv, long long ns)
+{
+    struct spy_fn_stats *st = &spy_stats[fn];
+    pthread_mutex_lock(&spy_stats_lock);
+    st->calls++;
+    st->total_ns += ns;
+    if (ns > st->max_ns)
+        st->max_ns = ns;
+    if (rv != CKR_OK) {
+        st->errors++;
+        spy_stats_count_rv(fn, rv);
+    } else {
+        spy_stats_sessions(fn);
+    }
+    spy_stats_dirty = 1;
+    pthread_mutex_unlock(&spy_stats_lock);
+}
+
+/* A consistent copy for Python: per function, then the (function, rv) error counts.
+ * Returns the number of error slots copied; *dirty says whether calls were made since
+ * the last copy that cleared it. */
+static int spy_get_stats(struct spy_fn_stats *fns, struct spy_rv_count *rvs, long *sessions_max,
+                         unsigned long long *overflow, int *dirty, int clear_dirty)
+{
+    int i, n = 0;
+    pthread_mutex_lock(&spy_stats_lock);
+    memcpy(fns, spy_stats, sizeof(spy_stats));
+    for (i = 0; i < SPY_RV_SLOTS; i++) {
+        if (spy_rv_counts[i].fn >= 0)
+            rvs[n++] = spy_rv_counts[i];
+    }
+    *sessions_max = spy_sessions_max;
+    *overflow = spy_rv_overflow;
+    *dirty = spy_stats_dirty;
+    if (clear_dirty)
+        spy_stats_dirty = 0;
+    pthread_mutex_unlock(&spy_stats_lock);
+    return n;
+}
+
+/* Normal process exit: C hosts never finalise Python, so Python's own atexit never
+ * runs there.  Enter Python only if it is up and healthy. */
+static void spy_stats_at_exit(void)
+{
+    if (spy_stats_on && spy_python_ok && Py_IsInitialized())
+        spy_on_stats(1);
 }
 
 static const char *spy_get_module_path(void)
@@ -448,8 +588,11 @@ static void spy_init(void)
         spy_report("%s", spy_problem);
         return;
     }
-    if (getenv("PKCS11SPY_DISABLE_TRACE") == NULL)
+    if (getenv("PKCS11SPY_DISABLE_TRACE") == NULL) {
         spy_start_python();
+        if (spy_python_ok)
+            atexit(spy_stats_at_exit);
+    }
 }
 
 static CK_RV spy_ensure_ready(void)
@@ -473,7 +616,7 @@ static CK_RV spy_missing(int fn)
 
 static int spy_wants(int fn)
 {
-    return spy_python_ok && spy_traced[fn];
+    return spy_python_ok && (spy_traced[fn] || spy_stats_on);
 }
 
 static void spy_call_start(struct spy_call *call, int fn)
@@ -485,9 +628,12 @@ static void spy_call_start(struct spy_call *call, int fn)
 static void spy_call_enter(struct spy_call *call)
 {
     int saved = errno;
-    call->wall_ns = spy_now(CLOCK_REALTIME);
-    if (spy_python_ok)
-        spy_on_enter(call);
+    if (spy_traced[call->fn] & SPY_WANT_ENTER) {
+        call->wall_ns = spy_now(CLOCK_REALTIME);
+        call->entered = 1;
+        if (spy_python_ok)
+            spy_on_enter(call);
+    }
     errno = saved;
     call->start_ns = spy_now(CLOCK_MONOTONIC);
 }
@@ -495,11 +641,19 @@ static void spy_call_enter(struct spy_call *call)
 static void spy_call_leave(struct spy_call *call, CK_RV rv)
 {
     int saved;
+    unsigned char wants = spy_traced[call->fn];
     call->end_ns = spy_now(CLOCK_MONOTONIC);
     call->rv = rv;
     saved = errno;
-    if (spy_python_ok)
+    if (spy_stats_on)
+        spy_stats_add(call->fn, rv, call->end_ns - call->start_ns);
+    if (spy_python_ok && ((wants & SPY_WANT_EXIT) || ((wants & SPY_WANT_EXIT_ERROR) && rv != CKR_OK))) {
+        if (!call->entered)
+            call->wall_ns = spy_now(CLOCK_REALTIME) - (call->end_ns - call->start_ns);
         spy_on_exit(call);
+    }
+    if (spy_stats_on && call->fn == SPY_FN_C_Finalize && rv == CKR_OK && spy_python_ok)
+        spy_on_stats(0);
     errno = saved;
 }
 

@@ -19,7 +19,15 @@ VARIABLES = {
     "PKCS11SPY_SHOW_SECRETS": "1 to show PINs, secret key values and other secrets (default: hidden)",
     "PKCS11SPY_MAX_DUMP": f"bytes shown per buffer in hexdumps (default: {DEFAULT_MAX_DUMP})",
     "PKCS11SPY_DISABLE_TRACE": "set to forward calls without starting Python or tracing",
+    "PKCS11SPY_FORMAT": "text (OpenSC's layout, the default) or json (JSON lines, docs/json.md)",
+    "PKCS11SPY_FUNCTIONS": "functions to trace: globs, comma-separated; -NAME leaves one out "
+                           "(e.g. C_Sign*,C_Login or -C_GetAttributeValue; default: all)",
+    "PKCS11SPY_ERRORS_ONLY": "1 to write only calls that did not return CKR_OK (with their arguments)",
+    "PKCS11SPY_STATS": "1 to write a per-function table of calls, errors and time at C_Finalize "
+                       "and at exit",
 }
+
+FORMATS = ("text", "json")
 
 
 @dataclass
@@ -27,6 +35,10 @@ class Settings:
     output: Optional[str]
     show_secrets: bool
     max_dump: int
+    format: str = "text"
+    functions: str = ""
+    errors_only: bool = False
+    stats: bool = False
 
 
 def expand_output(template: str, pid: int, start: float) -> str:
@@ -75,6 +87,17 @@ def _size(env: Mapping[str, str], name: str, default: int, warn: Callable[[str],
         return default
 
 
+def _choice(env: Mapping[str, str], name: str, choices, warn: Callable[[str], None]) -> str:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return choices[0]
+    if raw in choices:
+        return raw
+    warn(f"pkcs11spy: {name}={env[name]!r} is not understood; set it to one of "
+         f"{', '.join(choices)} (using {choices[0]})")
+    return choices[0]
+
+
 def load(warn: Callable[[str], None], env: Optional[Mapping[str, str]] = None) -> Settings:
     env = os.environ if env is None else env
     output = env.get("PKCS11SPY_OUTPUT") or None
@@ -84,4 +107,8 @@ def load(warn: Callable[[str], None], env: Optional[Mapping[str, str]] = None) -
         output=output,
         show_secrets=_flag(env, "PKCS11SPY_SHOW_SECRETS", warn),
         max_dump=_size(env, "PKCS11SPY_MAX_DUMP", DEFAULT_MAX_DUMP, warn),
+        format=_choice(env, "PKCS11SPY_FORMAT", FORMATS, warn),
+        functions=env.get("PKCS11SPY_FUNCTIONS", ""),
+        errors_only=_flag(env, "PKCS11SPY_ERRORS_ONLY", warn),
+        stats=_flag(env, "PKCS11SPY_STATS", warn),
     )

@@ -22,8 +22,16 @@ class Memory:
         self._fd = -1
         self._pid = -1
         self._lock = threading.Lock()
+        self._sizes = {}
+        # getpid() per read is a syscall on the hot path: learn about forks instead.
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._pid = -2  # a fresh descriptor on the next read, in the child
 
     def _descriptor(self) -> int:
+        if self._pid >= 0:
+            return self._fd
         pid = os.getpid()
         if pid != self._pid:
             with self._lock:
@@ -55,11 +63,15 @@ class Memory:
 
     def struct(self, ctype: str, address: int):
         """A private copy of a C structure (a cffi object), or None if unreadable."""
-        size = ffi.sizeof(ctype)
+        known = self._sizes.get(ctype)
+        if known is None:
+            # Resolved once: a type string is otherwise looked up on every call.
+            known = self._sizes[ctype] = (ffi.sizeof(ctype), ffi.typeof(ctype + " *"))
+        size, pointer_type = known
         data = self.read(address, size)
         if data is None:
             return None
-        copy = ffi.new(ctype + " *")
+        copy = ffi.new(pointer_type)
         ffi.memmove(copy, data, size)
         return copy
 

@@ -45,7 +45,10 @@ class Sink:
 
     @staticmethod
     def _write_all(fd: int, data: bytes) -> None:
-        view = memoryview(data)
+        n = os.write(fd, data)
+        if n == len(data):
+            return  # the usual case: one write
+        view = memoryview(data)[n:]
         while view:
             n = os.write(fd, view)
             view = view[n:]

@@ -1,7 +1,7 @@
 """Decoders for single values: constants, flags, buffers, fixed-width text, structures."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import catalog
 from ..memory import ULONG_MAX, memory
@@ -13,20 +13,41 @@ CK_UNAVAILABLE_INFORMATION = ULONG_MAX
 CK_EFFECTIVELY_INFINITE = 0
 
 
+# The hot path names the same few constants and flag words again and again: keep the
+# decoded values (treated as read-only by everyone after decoding).
+_CACHE_LIMIT = 4096
+_const_cache: Dict[Tuple[str, int], Value] = {}
+_flags_cache: Dict[Tuple[str, int], Flags] = {}
+
+
 def const(family: str, value: int) -> Value:
+    key = (family, value)
+    hit = _const_cache.get(key)
+    if hit is not None:
+        return hit
     try:
         fam = catalog.family(family)
     except KeyError:
         return Scalar(value)
-    return Const(value, fam.name_of(value), family)
+    result = Const(value, fam.name_of(value), family)
+    if len(_const_cache) < _CACHE_LIMIT:
+        _const_cache[key] = result
+    return result
 
 
 def flags(context: str, value: int) -> Flags:
+    key = (context, value)
+    hit = _flags_cache.get(key)
+    if hit is not None:
+        return hit
     try:
         names, rest = catalog.flagset(context).split(value)
     except KeyError:
         return Flags(value, [], value)
-    return Flags(value, names, rest)
+    result = Flags(value, names, rest)
+    if len(_flags_cache) < _CACHE_LIMIT:
+        _flags_cache[key] = result
+    return result
 
 
 def boolean(value: int) -> Bool:
@@ -116,17 +137,37 @@ STRUCT_FIELDS = {
 }
 
 
+# Per structure type, resolved once: (field name, converter of the raw field).
+_struct_plans: Dict[str, List[Tuple[str, Callable]]] = {}
+
+
+def _struct_plan(type_name: str) -> List[Tuple[str, Callable]]:
+    plan = _struct_plans.get(type_name)
+    if plan is None:
+        plan = [(name, _field_converter(kind)) for name, kind in STRUCT_FIELDS[type_name]]
+        _struct_plans[type_name] = plan
+    return plan
+
+
+def _field_converter(kind: str) -> Callable:
+    if kind == "ulong":
+        return lambda raw: Scalar(int(raw))
+    if kind.startswith("flags:"):
+        context = kind[6:]
+        return lambda raw: flags(context, int(raw))
+    if kind.startswith("enum:"):
+        family = kind[5:]
+        return lambda raw: const(family, int(raw))
+    return lambda raw: field_value(kind, raw)
+
+
 def struct(type_name: str, address: int) -> Value:
     if address == 0:
         return Null()
     c = memory.struct(type_name, address)
     if c is None:
         return Unreadable(address, ffi.sizeof(type_name))
-    fields = []
-    for name, kind in STRUCT_FIELDS[type_name]:
-        raw = getattr(c, name)
-        fields.append(Field(name, field_value(kind, raw)))
-    return Struct(type_name, fields)
+    return Struct(type_name, [Field(name, convert(getattr(c, name))) for name, convert in _struct_plan(type_name)])
 
 
 def field_value(kind: str, raw) -> Value:

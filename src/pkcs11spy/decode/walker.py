@@ -416,37 +416,57 @@ def _guarded(decode: Callable, call: CallData, arg: FnArg):
         return DecodeError(f"{type(exc).__name__}: {exc}")
 
 
+def _input_label(arg: FnArg) -> Callable[[CallData], str]:
+    if arg.kind in ("template", "template_get"):
+        return lambda call: f"{arg.name}[{call.value(arg.length)}]"
+    if arg.kind == "count_ptr":
+        label = "*" + arg.name
+    elif arg.kind in ("bytes", "message_param"):
+        label = _buffer_label(arg)
+    else:
+        label = arg.name
+    return lambda call: label
+
+
+# Per function, resolved once: what to decode of each argument, and how to label it.
+_input_plans: Dict[str, list] = {}
+_output_plans: Dict[str, list] = {}
+
+
+def _input_plan(function: Function) -> list:
+    plan = _input_plans.get(function.name)
+    if plan is None:
+        plan = [(arg, entry_decoder(arg.kind), _input_label(arg)) for arg in function.args
+                if arg.direction != OUT and entry_decoder(arg.kind) is not None]
+        _input_plans[function.name] = plan
+    return plan
+
+
+def _output_plan(function: Function) -> list:
+    plan = _output_plans.get(function.name)
+    if plan is None:
+        plan = [(arg, exit_decoder(arg.kind)) for arg in function.args
+                if arg.direction != IN and exit_decoder(arg.kind) is not None]
+        _output_plans[function.name] = plan
+    return plan
+
+
 def decode_inputs(call: CallData) -> List[Arg]:
     shown: List[Arg] = []
-    for arg in call.function.args:
-        if arg.direction == OUT:
-            continue
-        decode = entry_decoder(arg.kind)
-        if decode is None:
-            continue
+    for arg, decode, label in _input_plan(call.function):
         value = _guarded(decode, call, arg)
         if value is None:
             continue
         if arg.direction == INOUT:
             call.entry[arg.name] = value
-        label = _buffer_label(arg) if arg.kind in ("bytes", "message_param") else arg.name
-        if arg.kind == "count_ptr":
-            label = "*" + arg.name
-        if arg.kind in ("template", "template_get"):
-            label = f"{arg.name}[{call.value(arg.length)}]"
-        shown.append(Arg(label, value))
+        shown.append(Arg(label(call), value))
     return shown
 
 
 def decode_outputs(call: CallData, rv: int) -> List[Arg]:
     call.rv = rv
     shown: List[Arg] = []
-    for arg in call.function.args:
-        if arg.direction == IN:
-            continue
-        decode = exit_decoder(arg.kind)
-        if decode is None:
-            continue
+    for arg, decode in _output_plan(call.function):
         result = _guarded(decode, call, arg)
         if isinstance(result, DecodeError):
             shown.append(Arg(arg.name, result))

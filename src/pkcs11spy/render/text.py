@@ -30,15 +30,22 @@ def banner(module: str, version: str, secrets_shown: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+_second_cache: list = [None, ""]
+
+
 def timestamp(wall_ns: int) -> str:
+    """Local time with milliseconds; the seconds part is formatted once per second."""
     seconds, ns = divmod(wall_ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) + f".{ns // 1_000_000:03d}"
+    cached = _second_cache
+    if cached[0] != seconds:
+        cached[1] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+        cached[0] = seconds
+    return f"{cached[1]}.{ns // 1_000_000:03d}"
 
 
 def header(call: Call) -> List[str]:
     marker = " <resumed>" if call.resumed else ""
-    return ["", f"{call.seq}: {call.function}{marker}",
-            f"P:{call.pid}; T:0x{call.tid:x} {timestamp(call.wall_ns)}"]
+    return ["", f"{call.seq}: {call.function}{marker}\nP:{call.pid}; T:0x{call.tid:x} {timestamp(call.wall_ns)}"]
 
 
 def render_enter(call: Call) -> str:
@@ -65,8 +72,16 @@ def returned(call: Call) -> str:
     return f"Returned:  {rv} {call.rv_name}{duration}"
 
 
+_rv_names: Dict[int, str] = {}
+
+
 def rv_name(rv: int) -> str:
-    return catalog.family("CKR").name_of(rv)
+    name = _rv_names.get(rv)
+    if name is None:
+        name = catalog.family("CKR").name_of(rv)
+        if len(_rv_names) < 1024:
+            _rv_names[rv] = name
+    return name
 
 
 # ---- values ----------------------------------------------------------------------------
@@ -179,14 +194,17 @@ def quote(s: str) -> str:
     return "'" + "".join(out) + "'"
 
 
+_SHOWN = bytes(b if 0x20 <= b <= 0x7E else 0x2E for b in range(256))  # printable ASCII, else "."
+
+
 def hexdump(data: bytes, length: int) -> List[str]:
     """OpenSC's rows: 4 spaces, offset, 16 upper-case hex bytes, printable ASCII."""
+    # bytes.hex and bytes.translate run in C: a byte-by-byte Python loop here was the
+    # largest cost of tracing calls that carry data.
     rows = []
     for off in range(0, len(data), 16):
         chunk = data[off:off + 16]
-        hexes = " ".join(f"{b:02X}" for b in chunk)
-        text = "".join(chr(b) if 0x20 <= b <= 0x7E else "." for b in chunk)
-        rows.append(f"    {off:08X}  {hexes:<47}  {text}")
+        rows.append(f"    {off:08X}  {chunk.hex(' ').upper():<47}  {chunk.translate(_SHOWN).decode('ascii')}")
     if len(data) < length:
         rows.append(f"    ... {length} bytes, {len(data)} shown")
     return rows

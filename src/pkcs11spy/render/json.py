@@ -1,0 +1,252 @@
+"""JSON lines: one JSON object per line, for tools (schema: docs/json-schema.json).
+
+Each record part is one line: ``start`` (the banner), ``enter`` (written before the call
+is forwarded, so a call that crashes the module is still seen), ``exit`` (joined to its
+``enter`` by ``id``) and ``stats``.  Every value of the record model maps to an object
+with a ``"type"`` key; readers must tolerate types they do not know.
+
+Addresses are hex strings (a 64-bit address does not fit a JSON reader's double);
+numbers the application passed (handles, counts, constants) are integers.  Text is
+escaped by ``json.dumps`` (``ensure_ascii``), so every line is valid JSON whatever bytes a
+label holds.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+from ..model import (Arg, Attribute, Bool, Bytes, Call, Const, DecodeError, Flags, InOut, Items,
+                     Mechanism, Null, Pointer, Redacted, Scalar, Struct, Template, Text,
+                     Unavailable, Unreadable, Value, Version)
+
+SCHEMA_VERSION = 1
+
+
+def _make_encoder() -> Callable[[Any], str]:
+    """json.dumps builds its C encoder on every call; build it once (it keeps no state
+    between calls without a circular check)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), check_circular=False).encode
+    encoder = make(None, json.JSONEncoder().default, json.encoder.encode_basestring_ascii, None,
+                   ":", ",", False, False, True)
+    return lambda obj: "".join(encoder(obj, 0))
+
+
+_encode = _make_encoder()
+
+
+# ---- time ------------------------------------------------------------------------------
+
+_second_cache: List[Any] = [None, ""]
+
+
+_last_time: List[Any] = [None, ""]  # an exit follows its enter: same start time
+
+
+def iso_time(wall_ns: int) -> str:
+    """ISO 8601 UTC with microseconds; the seconds part is formatted once per second."""
+    last = _last_time
+    if last[0] == wall_ns:
+        return last[1]
+    seconds, ns = divmod(wall_ns, 1_000_000_000)
+    cached = _second_cache
+    if cached[0] != seconds:
+        cached[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        cached[0] = seconds
+    text = f"{cached[1]}.{ns // 1000:06d}Z"
+    _last_time[0], _last_time[1] = wall_ns, text
+    return text
+
+
+# ---- values ----------------------------------------------------------------------------
+
+def _address(address: int) -> str:
+    return f"0x{address:x}"
+
+
+def _scalar(v: Scalar) -> dict:
+    return {"type": "ulong", "value": v.value}
+
+
+# Constants and flag words recur on every call: convert each once (the dicts are only
+# ever encoded, never changed).
+_CACHE_LIMIT = 4096
+_const_cache: Dict[tuple, dict] = {}
+_flags_cache: Dict[tuple, dict] = {}
+
+
+def _const(v: Const) -> dict:
+    key = (v.family, v.value, v.name)
+    out = _const_cache.get(key)
+    if out is None:
+        out = {"type": "const", "family": v.family, "value": v.value, "name": v.name}
+        if len(_const_cache) < _CACHE_LIMIT:
+            _const_cache[key] = out
+    return out
+
+
+def _flags(v: Flags) -> dict:
+    key = (v.value, tuple(v.names), v.remainder)
+    out = _flags_cache.get(key)
+    if out is None:
+        out = {"type": "flags", "value": v.value, "names": v.names}
+        if v.remainder:
+            out["unknown"] = v.remainder
+        if len(_flags_cache) < _CACHE_LIMIT:
+            _flags_cache[key] = out
+    return out
+
+
+def _bool(v: Bool) -> dict:
+    return {"type": "bool", "value": bool(v.value), "raw": v.value}
+
+
+def _pointer(v: Pointer) -> dict:
+    return {"type": "pointer", "address": _address(v.address) if v.address else None}
+
+
+def _version(v: Version) -> dict:
+    return {"type": "version", "major": v.major, "minor": v.minor}
+
+
+def _text(v: Text) -> dict:
+    return {"type": "text", "value": v.value, "fixed": v.fixed}
+
+
+def _bytes(v: Bytes) -> dict:
+    out = {"type": "bytes", "address": _address(v.address), "length": v.length,
+           "hex": v.data.hex(), "cut": len(v.data) < v.length}
+    if v.note:
+        out["note"] = v.note
+    return out
+
+
+def _null(v: Null) -> dict:
+    return {"type": "null", "size": v.size}
+
+
+def _unreadable(v: Unreadable) -> dict:
+    return {"type": "unreadable", "address": _address(v.address), "length": v.length}
+
+
+def _redacted(v: Redacted) -> dict:
+    return {"type": "redacted", "what": v.what, "length": v.length, "facts": v.facts}
+
+
+def _unavailable(v: Unavailable) -> dict:
+    return {"type": "unavailable", "reason": v.reason}
+
+
+def _decode_error(v: DecodeError) -> dict:
+    return {"type": "decode_error", "message": v.message}
+
+
+def _struct(v: Struct) -> dict:
+    return {"type": "struct", "struct": v.type_name,
+            "fields": {f.name: value(f.value) for f in v.fields}}
+
+
+def _items(v: Items) -> dict:
+    return {"type": "list", "kind": v.kind, "count": v.count, "items": [value(i) for i in v.items]}
+
+
+def _attribute(v: Attribute) -> dict:
+    return {"type": "attribute", "attribute": _const(v.type), "length": v.length,
+            "value": None if v.value is None else value(v.value)}
+
+
+def _template(v: Template) -> dict:
+    return {"type": "template", "attributes": [_attribute(a) for a in v.attributes]}
+
+
+def _mechanism(v: Mechanism) -> dict:
+    return {"type": "mechanism", "mechanism": _const(v.type),
+            "parameter": None if v.parameter is None else value(v.parameter),
+            "parameter_length": v.parameter_length}
+
+
+def _inout(v: InOut) -> dict:
+    return {"type": "inout", "before": value(v.before), "after": value(v.after)}
+
+
+CONVERT: Dict[type, Callable[[Any], dict]] = {
+    Scalar: _scalar, Const: _const, Flags: _flags, Bool: _bool, Pointer: _pointer,
+    Version: _version, Text: _text, Bytes: _bytes, Null: _null, Unreadable: _unreadable,
+    Redacted: _redacted, Unavailable: _unavailable, DecodeError: _decode_error,
+    Struct: _struct, Items: _items, Attribute: _attribute, Template: _template,
+    Mechanism: _mechanism, InOut: _inout,
+}
+
+
+def value(v: Value) -> dict:
+    convert = CONVERT.get(type(v))
+    if convert is None:
+        return {"type": "unknown", "repr": repr(v)}
+    return convert(v)
+
+
+def _args(args: List[Arg]) -> List[dict]:
+    return [{"name": a.label, "value": value(a.value)} for a in args]
+
+
+# ---- record parts ------------------------------------------------------------------------
+
+def banner(module: str, version: str, secrets_shown: bool, pid: int) -> str:
+    return _encode({"v": SCHEMA_VERSION, "event": "start", "pid": pid, "module": module,
+                    "version": version, "secrets_shown": secrets_shown}) + "\n"
+
+
+def _envelope(call: Call, event: str) -> dict:
+    return {"v": SCHEMA_VERSION, "event": event, "id": call.seq, "pid": call.pid, "tid": call.tid,
+            "function": call.function, "time": iso_time(call.wall_ns)}
+
+
+def enter_record(call: Call) -> dict:
+    out = _envelope(call, "enter")
+    out["in"] = _args(call.inputs)
+    if call.notes:
+        out["notes"] = call.notes
+    return out
+
+
+def exit_record(call: Call) -> dict:
+    out = _envelope(call, "exit")
+    out["rv"] = call.rv if call.rv is not None else 0
+    out["rv_name"] = call.rv_name
+    out["duration_us"] = None if call.duration_ns is None else call.duration_ns / 1000
+    out["out"] = _args(call.outputs)
+    return out
+
+
+# The hot path formats the envelope directly (the same keys, in the same order, as
+# enter_record/exit_record) and encodes only the argument lists.
+_quote = json.encoder.encode_basestring_ascii
+
+
+def _head(call: Call, event: str) -> str:
+    return (f'{{"v":{SCHEMA_VERSION},"event":"{event}","id":{call.seq},"pid":{call.pid},'
+            f'"tid":{call.tid},"function":{_quote(call.function)},"time":"{iso_time(call.wall_ns)}"')
+
+
+def render_enter(call: Call) -> str:
+    notes = f',"notes":{_encode(call.notes)}' if call.notes else ""
+    return f'{_head(call, "enter")},"in":{_encode(_args(call.inputs))}{notes}}}\n'
+
+
+def render_exit(call: Call) -> str:
+    rv = call.rv if call.rv is not None else 0
+    duration = "null" if call.duration_ns is None else repr(call.duration_ns / 1000)
+    return (f'{_head(call, "exit")},"rv":{rv},"rv_name":{_quote(call.rv_name)},'
+            f'"duration_us":{duration},"out":{_encode(_args(call.outputs))}}}\n')
+
+
+def render_stats(table: dict, pid: int, when: str, wall_ns: int) -> str:
+    out = {"v": SCHEMA_VERSION, "event": "stats", "pid": pid, "time": iso_time(wall_ns), "at": when}
+    out.update(table)
+    return _encode(out) + "\n"
+
+
+def encode(obj: Optional[dict]) -> str:
+    return _encode(obj)

@@ -111,11 +111,14 @@ def definitions() -> str:
         out.extend(f"    {f.name}," for f in _members(version))
         out.append("};")
     # Copy a real module's list into spy_real, by name, reading only the members the
-    # structure of that version has: never past the end of the module's list.
+    # structure of that version has: never past the end of the module's list.  Entries
+    # already taken stay: the loader reads the lists in its order of preference.
     for struct, version in LIST_STRUCTS:
         out.append(f"static void spy_take_{struct}(const struct {struct} *list)")
         out.append("{")
-        out.extend(f"    spy_real[SPY_FN_{f.name}] = (void *)list->{f.name};" for f in _members(version))
+        for f in _members(version):
+            out.append(f"    if (spy_real[SPY_FN_{f.name}] == NULL)")
+            out.append(f"        spy_real[SPY_FN_{f.name}] = (void *)list->{f.name};")
         out.append("}")
     # Our handlers stand in for the real entries of the functions the spy answers itself.
     out.append("static void spy_take_own(void)")

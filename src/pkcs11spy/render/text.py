@@ -50,6 +50,7 @@ def render_exit(call: Call) -> str:
     lines: List[str] = header(call) if call.resumed else []
     for arg in call.outputs:
         lines.extend(render_arg("[out]", arg))
+    lines.extend(f"[note] {n}" for n in call.exit_notes)
     lines.append(returned(call))
     return "\n".join(lines) + "\n"
 

@@ -220,7 +220,7 @@ static void run(const char *version)
         printf("C_VerifySignatureInit %lu\n", CALL(f_vsinit, IX_C_VerifySignatureInit, s, &hmac, 0x1, good, 7));
         printf("C_VerifySignatureUpdate %lu\n", CALL(f_data, IX_C_VerifySignatureUpdate, s, (CK_BYTE *)"da", 2));
         printf("C_VerifySignatureFinal %lu\n", CALL(f_s, IX_C_VerifySignatureFinal, s));
-        printf("C_GetSessionValidationFlags %lu\n", CALL(f_valflags, IX_C_GetSessionValidationFlags, s, 0, &flags));
+        printf("C_GetSessionValidationFlags %lu\n", CALL(f_valflags, IX_C_GetSessionValidationFlags, s, 1 /* CKS_LAST_VALIDATION_OK */, &flags));
         printf("flags=%lu\n", flags);
         printf("C_AsyncGetID %lu\n", CALL(f_aid, IX_C_AsyncGetID, s, (CK_BYTE *)"C_GenerateKey", &id));
         printf("C_AsyncJoin %lu\n", CALL(f_ajoin, IX_C_AsyncJoin, s, (CK_BYTE *)"C_GenerateKey", id, NULL, 0));

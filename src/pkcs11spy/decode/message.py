@@ -168,7 +168,19 @@ def decode_entry(function: str, session: int, address: int, length: int, cap: in
     return Struct(layout.ctype, layout.fields(p, cap))
 
 
-def decode_exit(function: str, session: int, address: int, length: int, cap: int, rv: int) -> Optional[Value]:
+# Which outputs each encrypting call gives: the generated IV or nonce comes from the
+# call that starts a message, the tag or MAC from the one that ends it.
+CKF_END_OF_MESSAGE = 0x1
+WRITES_IV = {"C_EncryptMessage", "C_EncryptMessageBegin"}
+
+
+def _writes_tag(function: str, flags: int) -> bool:
+    return function == "C_EncryptMessage" or (function == "C_EncryptMessageNext"
+                                              and bool(flags & CKF_END_OF_MESSAGE))
+
+
+def decode_exit(function: str, session: int, address: int, length: int, cap: int, rv: int,
+                flags: int = 0) -> Optional[Value]:
     """What the token wrote into the parameter (generated IV, tag); None if nothing."""
     if rv != CKR_OK:
         return None
@@ -176,7 +188,10 @@ def decode_exit(function: str, session: int, address: int, length: int, cap: int
     if found is None:
         return None
     layout, p, operation = found
-    fields = layout.outputs(p, cap, operation)
+    tag_fields = {"pTag", "pMAC"}
+    fields = [f for f in layout.outputs(p, cap, operation)
+              if (f.name in tag_fields and _writes_tag(function, flags))
+              or (f.name not in tag_fields and function in WRITES_IV)]
     return Struct(layout.ctype, fields) if fields else None
 
 

@@ -12,6 +12,7 @@ from ..functions import IN, INOUT, OUT, Arg as FnArg, Function
 from ..memory import ULONG_SIZE, memory
 from ..model import (Arg, Bytes, Const, DecodeError, Field, InOut, Items, Mechanism, Null, Pointer,
                      Scalar, Struct, Text, Unreadable, Value, Version)
+from .. import catalog
 from ..native import ffi
 from . import attributes, interfaces, message, values
 
@@ -347,7 +348,7 @@ def _out_interface(call: CallData, arg: FnArg) -> List[Arg]:
 
 def _out_message_param(call: CallData, arg: FnArg) -> List[Arg]:
     value = message.decode_exit(call.function.name, call.value("hSession"), call.value(arg.name),
-                                call.value(arg.length), call.ctx.cap, call.rv)
+                                call.value(arg.length), call.ctx.cap, call.rv, call.raw.get("flags", 0))
     return [] if value is None else [Arg(arg.name, value)]
 
 
@@ -356,8 +357,20 @@ def _out_flags(context: str) -> Callable:
         if call.rv != CKR_OK:
             return []
         v = call.pointee(arg.name)
-        return [Arg("*" + arg.name, values.flags(context, v) if v is not None else Null())]
+        if v is None:
+            return [Arg("*" + arg.name, Null())]
+        # A set whose bits are all assigned at run time (validation flags) has no names:
+        # the number alone says it, without an "unknown bits" line.
+        named = _has_names(context)
+        return [Arg("*" + arg.name, values.flags(context, v) if named else Scalar(v))]
     return decode
+
+
+def _has_names(context: str) -> bool:
+    try:
+        return bool(catalog.flagset(context).family.names())
+    except KeyError:
+        return False
 
 
 def _out_async(call: CallData, arg: FnArg) -> List[Arg]:

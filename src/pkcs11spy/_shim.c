@@ -55,7 +55,14 @@ static void spy_on_exit(struct spy_call *call);
 
 /* ---- state ------------------------------------------------------------------------ */
 
-static void *spy_real[SPY_FN_COUNT];        /* the real module's functions, by id */
+/* The real module's functions, by id, in tables: table 0 holds C_GetFunctionList's list
+ * (and serves our exported symbols and our 2.x list); each other table holds one distinct
+ * list behind the module's interfaces.  A module may put different functions in its 2.x
+ * and 3.x lists (OpenSC's C_GetInfo says 2.20 or 3.0 depending on the list), so a call
+ * must reach the function of the list the application called through. */
+static void *spy_real[SPY_TABLES][SPY_FN_COUNT];
+static const void *spy_table_source[SPY_TABLES]; /* the module list each table was taken from */
+static int spy_tables_used = 1;
 static unsigned char spy_traced[SPY_FN_COUNT];
 static volatile int spy_python_ok;          /* Python side is up and healthy */
 static pthread_once_t spy_once = PTHREAD_ONCE_INIT;
@@ -305,13 +312,13 @@ static int spy_get_started_python(void)
 
 /* ---- loading the real module ------------------------------------------------------ */
 
-static void spy_take_CK_FUNCTION_LIST(const struct CK_FUNCTION_LIST *list);
-static void spy_take_CK_FUNCTION_LIST_3_0(const struct CK_FUNCTION_LIST_3_0 *list);
-static void spy_take_CK_FUNCTION_LIST_3_2(const struct CK_FUNCTION_LIST_3_2 *list);
-static void spy_take_own(void);
-static const struct CK_FUNCTION_LIST spy_template_CK_FUNCTION_LIST;
-static const struct CK_FUNCTION_LIST_3_0 spy_template_CK_FUNCTION_LIST_3_0;
-static const struct CK_FUNCTION_LIST_3_2 spy_template_CK_FUNCTION_LIST_3_2;
+static void spy_take_CK_FUNCTION_LIST(int table, const struct CK_FUNCTION_LIST *list);
+static void spy_take_CK_FUNCTION_LIST_3_0(int table, const struct CK_FUNCTION_LIST_3_0 *list);
+static void spy_take_CK_FUNCTION_LIST_3_2(int table, const struct CK_FUNCTION_LIST_3_2 *list);
+static void spy_take_own(int table);
+static const struct CK_FUNCTION_LIST spy_template_CK_FUNCTION_LIST[SPY_TABLES];
+static const struct CK_FUNCTION_LIST_3_0 spy_template_CK_FUNCTION_LIST_3_0[SPY_TABLES];
+static const struct CK_FUNCTION_LIST_3_2 spy_template_CK_FUNCTION_LIST_3_2[SPY_TABLES];
 
 static int spy_is_pkcs11_name(const CK_UTF8CHAR *name)
 {
@@ -337,6 +344,30 @@ static int spy_structure_of(CK_VERSION v)
     return 0;
 }
 
+/* Take a module list of this structure into a table of its own (one already holding it,
+ * else a new one; table 0, shared, when all are used) and return the table. */
+static int spy_table_for(const void *theirs, int structure)
+{
+    int t;
+
+    for (t = 0; t < spy_tables_used; t++) {
+        if (spy_table_source[t] == theirs)
+            return t;
+    }
+    if (spy_tables_used == SPY_TABLES)
+        return 0;
+    t = spy_tables_used++;
+    spy_table_source[t] = theirs;
+    if (structure == 32)
+        spy_take_CK_FUNCTION_LIST_3_2(t, theirs);
+    else if (structure == 30)
+        spy_take_CK_FUNCTION_LIST_3_0(t, theirs);
+    else
+        spy_take_CK_FUNCTION_LIST(t, theirs);
+    spy_take_own(t);
+    return t;
+}
+
 static void spy_add_interface(CK_UTF8CHAR *name, void *theirs, CK_FLAGS flags, CK_VERSION v)
 {
     struct spy_offer *offer;
@@ -356,13 +387,13 @@ static void spy_add_interface(CK_UTF8CHAR *name, void *theirs, CK_FLAGS flags, C
         iface->pInterfaceName = name;
         iface->pFunctionList = theirs;
     } else {
-        /* Entries were taken from the module's lists already (spy_load_interfaces). */
+        int table = spy_table_for(theirs, structure);
         if (structure == 32)
-            offer->list.v3_2 = spy_template_CK_FUNCTION_LIST_3_2;
+            offer->list.v3_2 = spy_template_CK_FUNCTION_LIST_3_2[table];
         else if (structure == 30)
-            offer->list.v3_0 = spy_template_CK_FUNCTION_LIST_3_0;
+            offer->list.v3_0 = spy_template_CK_FUNCTION_LIST_3_0[table];
         else
-            offer->list.v2 = spy_template_CK_FUNCTION_LIST;
+            offer->list.v2 = spy_template_CK_FUNCTION_LIST[table];
         offer->list.v2.version = v;  /* every structure starts with its version */
         iface->pInterfaceName = spy_pkcs11_name;
         iface->pFunctionList = &offer->list;
@@ -408,8 +439,9 @@ static void spy_load_interfaces(void *handle)
 
     *(void **)&spy_real_get_interface = dlsym(handle, "C_GetInterface");
     count = spy_module_interfaces(handle, &found);
-    /* Newest structure first: spy_take_* fill only entries still empty, and read the
-     * module's list only as far as its version's structure goes. */
+    /* Table 0 (exported symbols) gets the 3.x functions too, newest structure first:
+     * spy_take_* fill only entries still empty, and read the module's list only as far
+     * as its version's structure goes. */
     for (want = 32; want >= 30; want -= 2) {
         for (i = 0; i < count; i++) {
             if (found[i].pFunctionList == NULL || !spy_is_pkcs11_name(found[i].pInterfaceName))
@@ -417,9 +449,9 @@ static void spy_load_interfaces(void *handle)
             if (spy_structure_of(*(const CK_VERSION *)found[i].pFunctionList) != want)
                 continue;
             if (want == 32)
-                spy_take_CK_FUNCTION_LIST_3_2(found[i].pFunctionList);
+                spy_take_CK_FUNCTION_LIST_3_2(0, found[i].pFunctionList);
             else
-                spy_take_CK_FUNCTION_LIST_3_0(found[i].pFunctionList);
+                spy_take_CK_FUNCTION_LIST_3_0(0, found[i].pFunctionList);
         }
     }
     for (i = 0; i < count; i++) {
@@ -500,11 +532,12 @@ static void spy_load_module(void)
     spy_module_version = list->version;
     /* Only the 2.x members are read from this list, whatever version it claims: some
      * modules claim 3.x in a list that is too short for it (SoftHSM2 2.7). */
-    spy_take_CK_FUNCTION_LIST(list);
-    spy_list_2 = spy_template_CK_FUNCTION_LIST;
+    spy_take_CK_FUNCTION_LIST(0, list);
+    spy_take_own(0);
+    spy_table_source[0] = list;
+    spy_list_2 = spy_template_CK_FUNCTION_LIST[0];
     spy_list_2.version = spy_module_version.major == 2 ? spy_module_version : (CK_VERSION){2, 40};
     spy_load_interfaces(handle);
-    spy_take_own();
     spy_ready_rv = CKR_OK;
 }
 
@@ -527,9 +560,9 @@ static CK_RV spy_ensure_ready(void)
 
 /* ---- the call path ---------------------------------------------------------------- */
 
-static void *spy_target(int fn)
+static void *spy_target(int table, int fn)
 {
-    return spy_real[fn];
+    return spy_real[table][fn];
 }
 
 static CK_RV spy_missing(int fn)

@@ -153,6 +153,26 @@ static CK_RV get_session_info(CK_ULONG session, CK_ULONG *info)
     return CKR_OK;
 }
 
+static CK_RV get_mechanism_list(CK_ULONG slot, CK_ULONG *list, CK_ULONG *count)
+{
+    static const CK_ULONG all[] = {CKM_AES_GCM, CKM_AES_CCM, CKM_CHACHA20_POLY1305, CKM_SHA256_HMAC, CKM_ML_KEM};
+    const CK_ULONG n = sizeof(all) / sizeof(all[0]);
+    (void)slot;
+    if (list != NULL) {
+        if (*count < n) { *count = n; return CKR_BUFFER_TOO_SMALL; }
+        memcpy(list, all, sizeof(all));
+    }
+    *count = n;
+    return CKR_OK;
+}
+
+static CK_RV get_mechanism_info(CK_ULONG slot, CK_ULONG type, CK_ULONG *info)
+{
+    (void)slot; (void)type;
+    info[0] = 16; info[1] = 32; info[2] = 0;
+    return CKR_OK;
+}
+
 static CK_RV session_only(CK_ULONG session) { (void)session; return CKR_OK; }
 static CK_RV login(CK_ULONG s, CK_ULONG user, CK_BYTE *pin, CK_ULONG len)
 {
@@ -167,15 +187,27 @@ static CK_RV login_user(CK_ULONG s, CK_ULONG user, CK_BYTE *pin, CK_ULONG len, C
 static CK_RV session_cancel(CK_ULONG s, CK_FLAGS flags) { (void)s; (void)flags; return CKR_OK; }
 
 /* Objects: one ML-KEM key pair, and whatever key C_*capsulateKey makes (an AES key). */
-static CK_ULONG find_position;
-static CK_RV find_init(CK_ULONG s, CK_ATTRIBUTE *t, CK_ULONG n) { (void)s; (void)t; (void)n; find_position = 0; return CKR_OK; }
+static CK_ULONG find_position, find_class = CK_UNAVAILABLE_INFORMATION;
+static CK_RV find_init(CK_ULONG s, CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    CK_ULONG i;
+    (void)s;
+    find_position = 0;
+    find_class = CK_UNAVAILABLE_INFORMATION;  /* any */
+    for (i = 0; i < n; i++)
+        if (t[i].type == 0x0 && t[i].ulValueLen == sizeof(CK_ULONG))
+            memcpy(&find_class, t[i].pValue, sizeof(CK_ULONG));
+    return CKR_OK;
+}
 static CK_RV find(CK_ULONG s, CK_ULONG *objects, CK_ULONG max, CK_ULONG *count)
 {
     static const CK_ULONG all[] = {KEM_PUBLIC, KEM_PRIVATE};
+    static const CK_ULONG class_of[] = {2, 3};
     (void)s;
     *count = 0;
-    while (find_position < 2 && *count < max)
-        objects[(*count)++] = all[find_position++];
+    for (; find_position < 2 && *count < max; find_position++)
+        if (find_class == CK_UNAVAILABLE_INFORMATION || find_class == class_of[find_position])
+            objects[(*count)++] = all[find_position];
     return CKR_OK;
 }
 
@@ -192,7 +224,12 @@ static CK_RV get_attribute(CK_ULONG s, CK_ULONG object, CK_ATTRIBUTE *t, CK_ULON
             value = object == KEM_PUBLIC ? 2 : object == KEM_PRIVATE ? 3 : 4;
         else if (t[i].type == 0x100) /* CKA_KEY_TYPE */
             value = object == NEW_KEY ? 0x1f /* CKK_AES */ : 0x49 /* CKK_ML_KEM */;
-        else if (t[i].type == 0x3) { /* CKA_LABEL */
+        else if (t[i].type == 0x633 || t[i].type == 0x634) { /* CKA_ENCAPSULATE, CKA_DECAPSULATE */
+            static const CK_BYTE yes = 1, no = 0;
+            int fits = (t[i].type == 0x633 && object == KEM_PUBLIC) || (t[i].type == 0x634 && object == KEM_PRIVATE);
+            data = fits ? &yes : &no;
+            len = 1;
+        } else if (t[i].type == 0x3) { /* CKA_LABEL */
             data = object == NEW_KEY ? "shared" : "kem";
             len = strlen(data);
         } else {
@@ -467,6 +504,7 @@ static void *make_list(CK_BYTE major, CK_BYTE minor, int n)
     SET(IX_C_Initialize, ok_void); SET(IX_C_Finalize, ok_void); SET(IX_C_GetInfo, get_info);
     SET(IX_C_GetFunctionList, C_GetFunctionList_impl); SET(IX_C_GetSlotList, get_slot_list);
     SET(IX_C_GetSlotInfo, get_slot_info); SET(IX_C_GetTokenInfo, get_token_info);
+    SET(IX_C_GetMechanismList, get_mechanism_list); SET(IX_C_GetMechanismInfo, get_mechanism_info);
     SET(IX_C_OpenSession, open_session); SET(IX_C_CloseSession, session_only);
     SET(IX_C_CloseAllSessions, session_only); SET(IX_C_GetSessionInfo, get_session_info);
     SET(IX_C_Login, login); SET(IX_C_Logout, session_only);

@@ -166,3 +166,15 @@ def test_in_front_of_a_2x_module(iface_host, spy, token, tmp_path):
     for r in records:
         if r.function.startswith("C_GetInterface"):
             assert any(ln.startswith(SPY_OWN) for ln in r.lines), r.text()
+
+
+def test_calls_reach_the_list_they_were_made_through(iface_host, p11test, spy, tmp_path):
+    # Each of the module's lists has its own C_GetInfo (naming its list's version).
+    commands = ["info", "3.2", "info", "3.0", "info", "2.40", "info", "fl", "info", "3.1"]
+    direct, spied, trace = direct_and_spied(iface_host, p11test, spy, tmp_path, commands,
+                                            P11TEST_OFFER="3.2,3.1,3.0,2.40")
+    assert spied.stdout == direct.stdout
+    assert [ln for ln in spied.stdout.splitlines() if ln.startswith("info")] == [
+        "info rv=0 cryptoki 3.2", "info rv=0 cryptoki 3.0", "info rv=0 cryptoki 2.40",
+        "info rv=0 cryptoki 2.40", "info rv=0 cryptoki 3.0"]
+    assert [r.function for r in parse(trace)].count("C_GetInfo") == 5

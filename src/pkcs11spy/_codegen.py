@@ -42,7 +42,7 @@ from functions import FUNCTIONS, LIST_LENGTH, MAX_ARGS, V2_40, V3_0, V3_2, Funct
 
 # Module tables: 0 for C_GetFunctionList's list and the exported symbols, the others for
 # the distinct lists behind the module's interfaces.
-TABLES = 5
+TABLES = 8
 
 LIST_STRUCTS: Tuple[Tuple[str, Tuple[int, int]], ...] = (
     ("CK_FUNCTION_LIST", V2_40),

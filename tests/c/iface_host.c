@@ -8,6 +8,8 @@
  *   run MAJ.MIN               every 3.x function (3.0 ones, and 3.2 ones for a 3.2 list)
  *                             through the "PKCS 11" interface of that version
  *   vendor                    call the test module's vendor interface: "ping rv=R value"
+ *   info MAJ.MIN|fl           C_GetInfo through that interface's list (or C_GetFunctionList's):
+ *                             "info rv=R cryptoki MAJ.MIN"
  * Built by the tests with the p11_index.h of tests/modules/gen_index.py. */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -235,6 +237,25 @@ static void run(const char *version)
     printf("C_Finalize %lu\n", CALL(f_v, IX_C_Finalize, NULL));
 }
 
+static void info(const char *version)
+{
+    CK_INTERFACE *i = NULL;
+    struct list *l;
+    CK_BYTE buffer[88];
+    CK_RV rv;
+
+    if (strcmp(version, "fl") == 0) {
+        CK_RV (*f)(void **) = (CK_RV (*)(void **))sym("C_GetFunctionList");
+        f((void **)&l);
+    } else {
+        if (get("PKCS 11", version, 0, &i) != 0 || i == NULL)
+            return;
+        l = i->pFunctionList;
+    }
+    rv = CALL(f_v, IX_C_GetInfo, buffer);
+    printf("info rv=%lu cryptoki %d.%d\n", rv, buffer[0], buffer[1]);
+}
+
 static void vendor(void)
 {
     CK_INTERFACE *i;
@@ -275,6 +296,8 @@ int main(int argc, char **argv)
             printf("fl rv=%lu %d.%d\n", rv, v ? v->major : 0, v ? v->minor : 0);
         } else if (strcmp(argv[a], "run") == 0 && a + 1 < argc) {
             run(argv[++a]);
+        } else if (strcmp(argv[a], "info") == 0 && a + 1 < argc) {
+            info(argv[++a]);
         } else if (strcmp(argv[a], "vendor") == 0) {
             vendor();
         } else {

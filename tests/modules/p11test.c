@@ -91,16 +91,21 @@ static void blank(CK_BYTE *dst, size_t n, const char *text)
     memcpy(dst, text, len < n ? len : n);
 }
 
-static CK_RV get_info(CK_BYTE *info)
+/* Like OpenSC, each list's C_GetInfo names the version of its list: a spy that sends a
+ * call through another list than the application's shows it. */
+static CK_RV get_info(CK_BYTE *info, CK_BYTE major, CK_BYTE minor)
 {
     /* CK_INFO: version, manufacturerID[32], flags (aligned to 8), description[32], version */
     memset(info, 0, 88);
-    info[0] = 3; info[1] = 2;
+    info[0] = major; info[1] = minor;
     blank(info + 2, 32, "pkcs11spy test");
     blank(info + 48, 32, "p11test module");
     info[80] = 1; info[81] = 0;
     return CKR_OK;
 }
+static CK_RV get_info_2_40(CK_BYTE *info) { return get_info(info, 2, 40); }
+static CK_RV get_info_3_0(CK_BYTE *info) { return get_info(info, 3, 0); }
+static CK_RV get_info_3_2(CK_BYTE *info) { return get_info(info, 3, 2); }
 
 static CK_RV get_slot_list(CK_BYTE present, CK_ULONG *slots, CK_ULONG *count)
 {
@@ -501,7 +506,7 @@ static void *make_list(CK_BYTE major, CK_BYTE minor, int n)
     l->version.major = major; l->version.minor = minor;
     for (i = 0; i < n; i++)
         l->fn[i] = not_supported;
-    SET(IX_C_Initialize, ok_void); SET(IX_C_Finalize, ok_void); SET(IX_C_GetInfo, get_info);
+    SET(IX_C_Initialize, ok_void); SET(IX_C_Finalize, ok_void); SET(IX_C_GetInfo, n > N_3_0 ? get_info_3_2 : n > N_2_40 ? get_info_3_0 : get_info_2_40);
     SET(IX_C_GetFunctionList, C_GetFunctionList_impl); SET(IX_C_GetSlotList, get_slot_list);
     SET(IX_C_GetSlotInfo, get_slot_info); SET(IX_C_GetTokenInfo, get_token_info);
     SET(IX_C_GetMechanismList, get_mechanism_list); SET(IX_C_GetMechanismInfo, get_mechanism_info);

@@ -2,6 +2,7 @@
 (tests/c/iface_host.c) with cc, against a p11_index.h generated from the function table."""
 from __future__ import annotations
 
+import glob
 import os
 import subprocess
 import sys
@@ -12,9 +13,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODULES = os.path.join(HERE, "modules")
 sys.path.insert(0, MODULES)
 import gen_index  # noqa: E402
-
-OPENSC_MODULE = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
-
 
 def _index_dir(out_dir: str) -> str:
     with open(os.path.join(out_dir, "p11_index.h"), "w", encoding="utf-8") as f:
@@ -40,7 +38,8 @@ def build_host(out_dir: str) -> str:
 
 def opensc_module() -> str:
     """OpenSC's PKCS#11 module (a real 3.0 module), from the opensc-pkcs11 package."""
-    for path in (OPENSC_MODULE, "/usr/lib/opensc-pkcs11.so", "/usr/lib64/opensc-pkcs11.so"):
+    for path in sorted(glob.glob("/usr/lib/*/opensc-pkcs11.so")) + ["/usr/lib/opensc-pkcs11.so",
+                                                                      "/usr/lib64/opensc-pkcs11.so"]:
         if os.path.exists(path):
             return path
     raise AssertionError("OpenSC's opensc-pkcs11.so is missing: apt-get install opensc-pkcs11")

@@ -8,6 +8,7 @@
  *   run MAJ.MIN               every 3.x function (3.0 ones, and 3.2 ones for a 3.2 list)
  *                             through the "PKCS 11" interface of that version
  *   vendor                    call the test module's vendor interface: "ping rv=R value"
+ *   init, fini                C_Initialize(NULL), C_Finalize(NULL) through C_GetFunctionList's list
  *   info MAJ.MIN|fl           C_GetInfo through that interface's list (or C_GetFunctionList's):
  *                             "info rv=R cryptoki MAJ.MIN"
  * Built by the tests with the p11_index.h of tests/modules/gen_index.py. */
@@ -253,7 +254,10 @@ static void info(const char *version)
         l = i->pFunctionList;
     }
     rv = CALL(f_v, IX_C_GetInfo, buffer);
-    printf("info rv=%lu cryptoki %d.%d\n", rv, buffer[0], buffer[1]);
+    if (rv == 0)
+        printf("info rv=%lu cryptoki %d.%d\n", rv, buffer[0], buffer[1]);
+    else
+        printf("info rv=%lu\n", rv);
 }
 
 static void vendor(void)
@@ -296,6 +300,12 @@ int main(int argc, char **argv)
             printf("fl rv=%lu %d.%d\n", rv, v ? v->major : 0, v ? v->minor : 0);
         } else if (strcmp(argv[a], "run") == 0 && a + 1 < argc) {
             run(argv[++a]);
+        } else if (strcmp(argv[a], "init") == 0 || strcmp(argv[a], "fini") == 0) {
+            CK_RV (*f)(void **) = (CK_RV (*)(void **))sym("C_GetFunctionList");
+            struct list *l = NULL;
+            int init = strcmp(argv[a], "init") == 0;
+            f((void **)&l);
+            printf("%s rv=%lu\n", argv[a], CALL(f_v, init ? IX_C_Initialize : IX_C_Finalize, NULL));
         } else if (strcmp(argv[a], "info") == 0 && a + 1 < argc) {
             info(argv[++a]);
         } else if (strcmp(argv[a], "vendor") == 0) {

@@ -137,11 +137,18 @@ typedef CK_RV (*f_ajoin)(CK_ULONG, CK_BYTE *, CK_ULONG, CK_BYTE *, CK_ULONG);
 typedef CK_RV (*f_wrapa)(CK_ULONG, CK_MECHANISM *, CK_ULONG, CK_ULONG, CK_BYTE *, CK_ULONG, CK_BYTE *, CK_ULONG *);
 typedef CK_RV (*f_unwrapa)(CK_ULONG, CK_MECHANISM *, CK_ULONG, CK_BYTE *, CK_ULONG, CK_ATTRIBUTE *, CK_ULONG, CK_BYTE *, CK_ULONG, CK_ULONG *);
 
+static CK_RV step(const char *name, CK_RV rv)
+{
+    printf("%s %lu\n", name, rv);
+    return rv;
+}
+
 static void run(const char *version)
 {
     CK_INTERFACE *i;
     struct list *l;
     CK_ULONG s = 0, len, key = 0, flags = 0, id = 0;
+    CK_RV rv;
     CK_BYTE out[64], iv[12], tag[16], sig[16];
     CK_MECHANISM gcm = {0x1087, NULL, 0}, ccm = {0x1088, NULL, 0}, chacha = {0x4021, NULL, 0};
     CK_MECHANISM hmac = {0x251, NULL, 0}, kem = {0x17, NULL, 0};
@@ -156,86 +163,93 @@ static void run(const char *version)
     if (get("PKCS 11", version, 0, &i) != 0 || i == NULL)
         return;
     l = i->pFunctionList;
-    printf("C_Initialize %lu\n", CALL(f_v, IX_C_Initialize, NULL));
-    printf("C_OpenSession %lu\n", CALL(f_open, IX_C_OpenSession, 1, 6, NULL, NULL, &s));
-    printf("C_LoginUser %lu\n", CALL(f_loginuser, IX_C_LoginUser, s, 1, (CK_BYTE *)"1234", 4, (CK_BYTE *)"alice", 5));
-    printf("C_SessionCancel %lu\n", CALL(f_sf, IX_C_SessionCancel, s, 0x2 /* CKF_ENCRYPT */));
+    rv = step("C_Initialize", CALL(f_v, IX_C_Initialize, NULL));
+    rv = step("C_OpenSession", CALL(f_open, IX_C_OpenSession, 1, 6, NULL, NULL, &s));
+    rv = step("C_LoginUser", CALL(f_loginuser, IX_C_LoginUser, s, 1, (CK_BYTE *)"1234", 4, (CK_BYTE *)"alice", 5));
+    rv = step("C_SessionCancel", CALL(f_sf, IX_C_SessionCancel, s, 0x2 /* CKF_ENCRYPT */));
 
     /* GCM with a generated IV: the module fills bytes 4.. with a0 a1 ...; tag all 7a. */
     memset(iv, 0x11, sizeof(iv));
     memset(tag, 0, sizeof(tag));
     gp = (CK_GCM_MESSAGE_PARAMS){iv, 12, 32, 3 /* CKG_GENERATE_RANDOM */, tag, 128};
-    printf("C_MessageEncryptInit %lu\n", CALL(f_init, IX_C_MessageEncryptInit, s, &gcm, 0x1));
+    rv = step("C_MessageEncryptInit", CALL(f_init, IX_C_MessageEncryptInit, s, &gcm, 0x1));
     len = sizeof(out);
-    printf("C_EncryptMessage %lu\n", CALL(f_crypt_msg, IX_C_EncryptMessage, s, &gp, sizeof(gp),
+    rv = step("C_EncryptMessage", CALL(f_crypt_msg, IX_C_EncryptMessage, s, &gp, sizeof(gp),
                                           (CK_BYTE *)"aad", 3, (CK_BYTE *)"hello", 5, out, &len));
-    hex("iv", iv, 12); hex("tag", tag, 16); hex("ct", out, len);
-    printf("C_EncryptMessageBegin %lu\n", CALL(f_begin_aad, IX_C_EncryptMessageBegin, s, &gp, sizeof(gp), (CK_BYTE *)"aad", 3));
+    if (rv == 0) {
+        hex("iv", iv, 12); hex("tag", tag, 16); hex("ct", out, len);
+    }
+    rv = step("C_EncryptMessageBegin", CALL(f_begin_aad, IX_C_EncryptMessageBegin, s, &gp, sizeof(gp), (CK_BYTE *)"aad", 3));
     len = sizeof(out);
-    printf("C_EncryptMessageNext %lu\n", CALL(f_next, IX_C_EncryptMessageNext, s, &gp, sizeof(gp),
+    rv = step("C_EncryptMessageNext", CALL(f_next, IX_C_EncryptMessageNext, s, &gp, sizeof(gp),
                                               (CK_BYTE *)"part", 4, out, &len, 0x1 /* CKF_END_OF_MESSAGE */));
-    printf("C_MessageEncryptFinal %lu\n", CALL(f_s, IX_C_MessageEncryptFinal, s));
+    rv = step("C_MessageEncryptFinal", CALL(f_s, IX_C_MessageEncryptFinal, s));
 
     /* CCM decrypt with the right MAC, then ChaCha20 decrypt with a wrong tag. */
     memset(tag, 0x7a, sizeof(tag));
     cp = (CK_CCM_MESSAGE_PARAMS){5, iv, 12, 0, 0 /* CKG_NO_GENERATE */, tag, 16};
-    printf("C_MessageDecryptInit %lu\n", CALL(f_init, IX_C_MessageDecryptInit, s, &ccm, 0x1));
+    rv = step("C_MessageDecryptInit", CALL(f_init, IX_C_MessageDecryptInit, s, &ccm, 0x1));
     len = sizeof(out);
-    printf("C_DecryptMessage %lu\n", CALL(f_crypt_msg, IX_C_DecryptMessage, s, &cp, sizeof(cp),
+    rv = step("C_DecryptMessage", CALL(f_crypt_msg, IX_C_DecryptMessage, s, &cp, sizeof(cp),
                                           (CK_BYTE *)"aad", 3, (CK_BYTE *)"\x32\x3f\x36\x36\x35", 5, out, &len));
-    hex("pt", out, len);
-    printf("C_DecryptMessageBegin %lu\n", CALL(f_begin_aad, IX_C_DecryptMessageBegin, s, &cp, sizeof(cp), (CK_BYTE *)"aad", 3));
+    if (rv == 0)
+        hex("pt", out, len);
+    rv = step("C_DecryptMessageBegin", CALL(f_begin_aad, IX_C_DecryptMessageBegin, s, &cp, sizeof(cp), (CK_BYTE *)"aad", 3));
     len = sizeof(out);
-    printf("C_DecryptMessageNext %lu\n", CALL(f_next, IX_C_DecryptMessageNext, s, &cp, sizeof(cp),
+    rv = step("C_DecryptMessageNext", CALL(f_next, IX_C_DecryptMessageNext, s, &cp, sizeof(cp),
                                               (CK_BYTE *)"\x2a", 1, out, &len, 0x1));
-    printf("C_MessageDecryptFinal %lu\n", CALL(f_s, IX_C_MessageDecryptFinal, s));
+    rv = step("C_MessageDecryptFinal", CALL(f_s, IX_C_MessageDecryptFinal, s));
     tag[0] = 0;
     xp = (CK_CHACHA_MSG_PARAMS){iv, 12, tag};
-    printf("C_MessageDecryptInit %lu\n", CALL(f_init, IX_C_MessageDecryptInit, s, &chacha, 0x1));
+    rv = step("C_MessageDecryptInit", CALL(f_init, IX_C_MessageDecryptInit, s, &chacha, 0x1));
     len = sizeof(out);
-    printf("C_DecryptMessage %lu\n", CALL(f_crypt_msg, IX_C_DecryptMessage, s, &xp, sizeof(xp),
+    rv = step("C_DecryptMessage", CALL(f_crypt_msg, IX_C_DecryptMessage, s, &xp, sizeof(xp),
                                           NULL, 0, (CK_BYTE *)"\x2a", 1, out, &len));
-    printf("C_MessageDecryptFinal %lu\n", CALL(f_s, IX_C_MessageDecryptFinal, s));
+    rv = step("C_MessageDecryptFinal", CALL(f_s, IX_C_MessageDecryptFinal, s));
 
-    printf("C_MessageSignInit %lu\n", CALL(f_init, IX_C_MessageSignInit, s, &hmac, 0x2));
+    rv = step("C_MessageSignInit", CALL(f_init, IX_C_MessageSignInit, s, &hmac, 0x2));
     len = sizeof(sig);
-    printf("C_SignMessage %lu\n", CALL(f_sign_msg, IX_C_SignMessage, s, NULL, 0, (CK_BYTE *)"data", 4, sig, &len));
-    hex("sig", sig, len);
-    printf("C_SignMessageBegin %lu\n", CALL(f_begin, IX_C_SignMessageBegin, s, NULL, 0));
+    rv = step("C_SignMessage", CALL(f_sign_msg, IX_C_SignMessage, s, NULL, 0, (CK_BYTE *)"data", 4, sig, &len));
+    if (rv == 0)
+        hex("sig", sig, len);
+    rv = step("C_SignMessageBegin", CALL(f_begin, IX_C_SignMessageBegin, s, NULL, 0));
     len = sizeof(sig);
-    printf("C_SignMessageNext %lu\n", CALL(f_sign_msg, IX_C_SignMessageNext, s, NULL, 0, (CK_BYTE *)"data", 4, sig, &len));
-    printf("C_MessageSignFinal %lu\n", CALL(f_s, IX_C_MessageSignFinal, s));
-    printf("C_MessageVerifyInit %lu\n", CALL(f_init, IX_C_MessageVerifyInit, s, &hmac, 0x2));
-    printf("C_VerifyMessage %lu\n", CALL(f_verify_msg, IX_C_VerifyMessage, s, NULL, 0, (CK_BYTE *)"data", 4, good, 8));
-    printf("C_VerifyMessageBegin %lu\n", CALL(f_begin, IX_C_VerifyMessageBegin, s, NULL, 0));
-    printf("C_VerifyMessageNext %lu\n", CALL(f_verify_msg, IX_C_VerifyMessageNext, s, NULL, 0, (CK_BYTE *)"data", 4, sig, 3));
-    printf("C_MessageVerifyFinal %lu\n", CALL(f_s, IX_C_MessageVerifyFinal, s));
+    rv = step("C_SignMessageNext", CALL(f_sign_msg, IX_C_SignMessageNext, s, NULL, 0, (CK_BYTE *)"data", 4, sig, &len));
+    rv = step("C_MessageSignFinal", CALL(f_s, IX_C_MessageSignFinal, s));
+    rv = step("C_MessageVerifyInit", CALL(f_init, IX_C_MessageVerifyInit, s, &hmac, 0x2));
+    rv = step("C_VerifyMessage", CALL(f_verify_msg, IX_C_VerifyMessage, s, NULL, 0, (CK_BYTE *)"data", 4, good, 8));
+    rv = step("C_VerifyMessageBegin", CALL(f_begin, IX_C_VerifyMessageBegin, s, NULL, 0));
+    rv = step("C_VerifyMessageNext", CALL(f_verify_msg, IX_C_VerifyMessageNext, s, NULL, 0, (CK_BYTE *)"data", 4, sig, 3));
+    rv = step("C_MessageVerifyFinal", CALL(f_s, IX_C_MessageVerifyFinal, s));
 
     if (l->version.major == 3 && l->version.minor >= 2) {
         len = 0;
-        printf("C_EncapsulateKey %lu\n", CALL(f_encap, IX_C_EncapsulateKey, s, &kem, 0x20, tmpl, 1, NULL, &len, &key));
-        printf("C_EncapsulateKey %lu\n", CALL(f_encap, IX_C_EncapsulateKey, s, &kem, 0x20, tmpl, 1, out, &len, &key));
+        rv = step("C_EncapsulateKey", CALL(f_encap, IX_C_EncapsulateKey, s, &kem, 0x20, tmpl, 1, NULL, &len, &key));
+        rv = step("C_EncapsulateKey", CALL(f_encap, IX_C_EncapsulateKey, s, &kem, 0x20, tmpl, 1, out, &len, &key));
+        if (rv == 0)
         hex("kem_ct", out, len);
-        printf("C_DecapsulateKey %lu\n", CALL(f_decap, IX_C_DecapsulateKey, s, &kem, 0x21, tmpl, 1, out, len, &key));
-        printf("key=%lu\n", key);
-        printf("C_VerifySignatureInit %lu\n", CALL(f_vsinit, IX_C_VerifySignatureInit, s, &hmac, 0x1, good, 8));
-        printf("C_VerifySignature %lu\n", CALL(f_data, IX_C_VerifySignature, s, (CK_BYTE *)"data", 4));
-        printf("C_VerifySignatureInit %lu\n", CALL(f_vsinit, IX_C_VerifySignatureInit, s, &hmac, 0x1, good, 7));
-        printf("C_VerifySignatureUpdate %lu\n", CALL(f_data, IX_C_VerifySignatureUpdate, s, (CK_BYTE *)"da", 2));
-        printf("C_VerifySignatureFinal %lu\n", CALL(f_s, IX_C_VerifySignatureFinal, s));
-        printf("C_GetSessionValidationFlags %lu\n", CALL(f_valflags, IX_C_GetSessionValidationFlags, s, 1 /* CKS_LAST_VALIDATION_OK */, &flags));
-        printf("flags=%lu\n", flags);
-        printf("C_AsyncGetID %lu\n", CALL(f_aid, IX_C_AsyncGetID, s, (CK_BYTE *)"C_GenerateKey", &id));
-        printf("C_AsyncJoin %lu\n", CALL(f_ajoin, IX_C_AsyncJoin, s, (CK_BYTE *)"C_GenerateKey", id, NULL, 0));
+        rv = step("C_DecapsulateKey", CALL(f_decap, IX_C_DecapsulateKey, s, &kem, 0x21, tmpl, 1, out, len, &key));
+        if (rv == 0)
+            printf("key=%lu\n", key);
+        rv = step("C_VerifySignatureInit", CALL(f_vsinit, IX_C_VerifySignatureInit, s, &hmac, 0x1, good, 8));
+        rv = step("C_VerifySignature", CALL(f_data, IX_C_VerifySignature, s, (CK_BYTE *)"data", 4));
+        rv = step("C_VerifySignatureInit", CALL(f_vsinit, IX_C_VerifySignatureInit, s, &hmac, 0x1, good, 7));
+        rv = step("C_VerifySignatureUpdate", CALL(f_data, IX_C_VerifySignatureUpdate, s, (CK_BYTE *)"da", 2));
+        rv = step("C_VerifySignatureFinal", CALL(f_s, IX_C_VerifySignatureFinal, s));
+        rv = step("C_GetSessionValidationFlags", CALL(f_valflags, IX_C_GetSessionValidationFlags, s, 1 /* CKS_LAST_VALIDATION_OK */, &flags));
+        if (rv == 0)
+            printf("flags=%lu\n", flags);
+        rv = step("C_AsyncGetID", CALL(f_aid, IX_C_AsyncGetID, s, (CK_BYTE *)"C_GenerateKey", &id));
+        rv = step("C_AsyncJoin", CALL(f_ajoin, IX_C_AsyncJoin, s, (CK_BYTE *)"C_GenerateKey", id, NULL, 0));
         memset(&async, 0, sizeof(async));
-        printf("C_AsyncComplete %lu\n", CALL(f_acomplete, IX_C_AsyncComplete, s, (CK_BYTE *)"C_GenerateKey", &async));
+        rv = step("C_AsyncComplete", CALL(f_acomplete, IX_C_AsyncComplete, s, (CK_BYTE *)"C_GenerateKey", &async));
         len = sizeof(out);
-        printf("C_WrapKeyAuthenticated %lu\n", CALL(f_wrapa, IX_C_WrapKeyAuthenticated, s, &gcm, 0x1, 0x101,
+        rv = step("C_WrapKeyAuthenticated", CALL(f_wrapa, IX_C_WrapKeyAuthenticated, s, &gcm, 0x1, 0x101,
                                                     (CK_BYTE *)"aad", 3, out, &len));
-        printf("C_UnwrapKeyAuthenticated %lu\n", CALL(f_unwrapa, IX_C_UnwrapKeyAuthenticated, s, &gcm, 0x1, out, len,
+        rv = step("C_UnwrapKeyAuthenticated", CALL(f_unwrapa, IX_C_UnwrapKeyAuthenticated, s, &gcm, 0x1, out, len,
                                                       tmpl, 1, (CK_BYTE *)"aad", 3, &key));
     }
-    printf("C_Finalize %lu\n", CALL(f_v, IX_C_Finalize, NULL));
+    rv = step("C_Finalize", CALL(f_v, IX_C_Finalize, NULL));
 }
 
 static void info(const char *version)

@@ -178,3 +178,17 @@ def test_calls_reach_the_list_they_were_made_through(iface_host, p11test, spy, t
         "info rv=0 cryptoki 3.2", "info rv=0 cryptoki 3.0", "info rv=0 cryptoki 2.40",
         "info rv=0 cryptoki 2.40", "info rv=0 cryptoki 3.0"]
     assert [r.function for r in parse(trace)].count("C_GetInfo") == 5
+
+
+def test_3_2_list_of_a_draft_header(iface_host, p11test, spy, tmp_path):
+    # A 3.2 list two entries short (no C_WrapKeyAuthenticated/C_UnwrapKeyAuthenticated),
+    # ending at an inaccessible page: the spy must not read past it, nor offer what follows.
+    trace = tmp_path / "trace.txt"
+    spied = run([iface_host, spy, "run", "3.2"], module_env(p11test, trace, P11TEST_OFFER="3.2draft,3.0"))
+    assert spied.returncode == 0, spied.stdout + spied.stderr
+    lines = spied.stdout.splitlines()
+    assert "C_WrapKeyAuthenticated 84" in lines and "C_UnwrapKeyAuthenticated 84" in lines
+    assert "C_AsyncJoin 0" in lines and "C_EncapsulateKey 0" in lines
+    records = parse(read(trace))
+    assert [r.rv_name for r in records if r.function.endswith("KeyAuthenticated")] == \
+        ["CKR_FUNCTION_NOT_SUPPORTED"] * 2

@@ -20,15 +20,13 @@ for the lists behind our interfaces.
 
         if (spy_ensure_ready() != CKR_OK)
             return CKR_GENERAL_ERROR;
-        real = (CK_C_X)spy_target(table, SPY_FN_C_X);
-        if (real == NULL)
-            return spy_missing(SPY_FN_C_X);
+        real = (CK_C_X)spy_target(table, SPY_FN_C_X);   /* NULL: not in the module's list */
         if (!spy_wants(SPY_FN_C_X))
-            return real(args...);
+            return real != NULL ? real(args...) : spy_missing(SPY_FN_C_X);
         spy_call_start(&call, SPY_FN_C_X);
         call.args[i] = (uintptr_t)arg_i; ...
         spy_call_enter(&call);
-        rv = real(args...);
+        rv = real != NULL ? real(args...) : spy_missing(SPY_FN_C_X);   /* traced either way */
         spy_call_leave(&call, rv);
         return rv;
     }
@@ -38,7 +36,8 @@ from __future__ import annotations
 
 from typing import Iterable, List, Tuple
 
-from functions import FUNCTIONS, LIST_LENGTH, MAX_ARGS, V2_40, V3_0, V3_2, Function  # type: ignore
+from functions import (DRAFT_3_2_LIST_END, FUNCTIONS, LIST_LENGTH, MAX_ARGS, V2_40, V3_0,  # type: ignore
+                       V3_2, BY_NAME, Function)
 
 # Module tables: 0 for C_GetFunctionList's list and the exported symbols, the others for
 # the distinct lists behind the module's interfaces.
@@ -98,16 +97,14 @@ def _wrapper(f: Function) -> str:
         "    if (spy_ensure_ready() != CKR_OK)",
         "        return CKR_GENERAL_ERROR;",
         f"    real = (CK_{f.name})spy_target(table, {fid});",
-        "    if (real == NULL)",
-        f"        return spy_missing({fid});",
         f"    if (!spy_wants({fid}))",
-        f"        return real({_call_args(f)});",
+        f"        return real != NULL ? real({_call_args(f)}) : spy_missing({fid});",
         f"    spy_call_start(&call, {fid});",
     ]
     lines += [f"    call.args[{i}] = (uintptr_t){a.name};" for i, a in enumerate(f.args)]
     lines += [
         "    spy_call_enter(&call);",
-        f"    rv = real({_call_args(f)});",
+        f"    rv = real != NULL ? real({_call_args(f)}) : spy_missing({fid});",
         "    spy_call_leave(&call, rv);",
         "    return rv;",
         "}",
@@ -138,6 +135,10 @@ def definitions() -> str:
         out.append(f"static void spy_take_{struct}(int table, const struct {struct} *list)")
         out.append("{")
         for f in _members(version):
+            if version == V3_2 and f.index > BY_NAME[DRAFT_3_2_LIST_END].index:
+                # Possibly past the end of a list built with a draft 3.2 header.
+                out.append(f"    spy_take_late(table, SPY_FN_{f.name}, &list->{f.name});")
+                continue
             out.append(f"    if (spy_real[table][SPY_FN_{f.name}] == NULL)")
             out.append(f"        spy_real[table][SPY_FN_{f.name}] = (void *)list->{f.name};")
         out.append("}")

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -320,6 +321,31 @@ static const struct CK_FUNCTION_LIST spy_template_CK_FUNCTION_LIST[SPY_TABLES];
 static const struct CK_FUNCTION_LIST_3_0 spy_template_CK_FUNCTION_LIST_3_0[SPY_TABLES];
 static const struct CK_FUNCTION_LIST_3_2 spy_template_CK_FUNCTION_LIST_3_2[SPY_TABLES];
 
+/* Where the module is mapped: a function pointer read from one of its lists must lead
+ * into it. */
+static void *spy_module_base;
+
+/* Read a list entry that may lie past the end of the module's list (see
+ * DRAFT_3_2_LIST_END in functions.py): through process_vm_readv, which fails instead of
+ * faulting on unmapped memory, and kept only when it points into the module's own code.
+ * Anything else (unreadable, garbage, NULL) leaves the entry empty: the call then answers
+ * CKR_FUNCTION_NOT_SUPPORTED instead of jumping into whatever followed the list. */
+static void spy_take_late(int table, int fn, const void *entry)
+{
+    void *value = NULL;
+    struct iovec local = {&value, sizeof(value)};
+    struct iovec remote = {(void *)entry, sizeof(value)};
+    Dl_info info;
+
+    if (spy_real[table][fn] != NULL)
+        return;
+    if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)sizeof(value) || value == NULL)
+        return;
+    if (dladdr(value, &info) == 0 || info.dli_fbase != spy_module_base || spy_module_base == NULL)
+        return;
+    spy_real[table][fn] = value;
+}
+
 static int spy_is_pkcs11_name(const CK_UTF8CHAR *name)
 {
     return name != NULL && strcmp((const char *)name, "PKCS 11") == 0;
@@ -527,6 +553,11 @@ static void spy_load_module(void)
                  "pkcs11spy: C_GetFunctionList of PKCS11SPY=%s failed (rv 0x%lx, list %p); "
                  "the module is unusable as it is", path, (unsigned long)rv, (void *)list);
         return;
+    }
+    {
+        Dl_info info;
+        if (dladdr(*(void **)&get_function_list, &info) != 0)
+            spy_module_base = info.dli_fbase;
     }
     /* Never dlclose: the module stays for the life of the process. */
     spy_module_version = list->version;

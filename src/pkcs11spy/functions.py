@@ -304,3 +304,9 @@ LIST_LENGTH = {
     V3_2: len(FUNCTIONS),
 }
 MAX_ARGS = max(len(f.args) for f in FUNCTIONS)
+
+# Draft 3.2 headers (e.g. the 3.2 pre-release pkcs11.h) end CK_FUNCTION_LIST_3_2 at
+# C_AsyncJoin; the final one appends C_WrapKeyAuthenticated and C_UnwrapKeyAuthenticated.
+# A module built with a draft header has a 3.2 list two entries shorter, so the loader
+# reads the entries after this one with care (see spy_take_late in _shim.c).
+DRAFT_3_2_LIST_END = "C_AsyncJoin"

@@ -102,6 +102,9 @@ def test_3_2_arguments(records):
         "      hObject:           0x101", "      hAdditionalObject: 0x0"]
     assert "[in] pFunctionName = 'C_GenerateKey'" in records["C_AsyncGetID"][0].lines
     assert "[out] *pulID = 0x7" in records["C_AsyncGetID"][0].lines
+    size_query = records["C_EncapsulateKey"][0]
+    assert not any("phKey" in ln for ln in size_query.lines)  # no key made by a size query
+    assert "[out] pCiphertext[ulCiphertextLen] = NULL [size : 0x4 (4)]" in size_query.lines
     encap = records["C_EncapsulateKey"][1]
     assert "    CKA_KEY_TYPE          CKK_AES" in encap.lines
     assert "[out] *phKey = 0x101" in encap.lines

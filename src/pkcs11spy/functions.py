@@ -265,9 +265,10 @@ _ROWS: List[Function] = [
        in_bytes("pSignature", "ulSignatureLen")),
     _session_only("C_MessageVerifyFinal", V3_0),
     # --- PKCS#11 3.2: appended in CK_FUNCTION_LIST_3_2 ------------------------------------
+    # A size query (pCiphertext NULL) makes no key: *phKey is valid only with a buffer.
     _f("C_EncapsulateKey", V3_2, session(), mechanism(), handle("hPublicKey"),
        template("pTemplate", "ulAttributeCount"), out_bytes("pCiphertext", "pulCiphertextLen"),
-       handle_out("phKey")),
+       Arg("phKey", "CK_OBJECT_HANDLE_PTR", OUT, "handle_ptr_with:pCiphertext")),
     _f("C_DecapsulateKey", V3_2, session(), mechanism(), handle("hPrivateKey"),
        template("pTemplate", "ulAttributeCount"), in_bytes("pCiphertext", "ulCiphertextLen"),
        handle_out("phKey")),

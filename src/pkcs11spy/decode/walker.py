@@ -270,6 +270,14 @@ def _out_handle(call: CallData, arg: FnArg) -> List[Arg]:
     return [Arg("*" + arg.name, Scalar(v) if v is not None else Null())]
 
 
+def _out_handle_with(buffer: str) -> Callable:
+    """A handle output made only when another argument's buffer was given (not on a size
+    query): C_EncapsulateKey's *phKey."""
+    def decode(call: CallData, arg: FnArg) -> List[Arg]:
+        return _out_handle(call, arg) if call.value(buffer) else []
+    return decode
+
+
 def _out_ulong(call: CallData, arg: FnArg) -> List[Arg]:
     if call.rv != CKR_OK:
         return []
@@ -403,6 +411,8 @@ def exit_decoder(kind: str) -> Optional[Callable]:
         return _out_struct(kind[7:])
     if kind.startswith("flags_ptr:"):
         return _out_flags(kind[10:])
+    if kind.startswith("handle_ptr_with:"):
+        return _out_handle_with(kind[16:])
     return None
 
 

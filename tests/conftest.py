@@ -60,3 +60,17 @@ def python_client(script: str, module: str, env: Dict[str, str], timeout: int = 
 def read(path) -> str:
     with open(path, encoding="utf-8", errors="replace") as f:
         return f.read()
+
+
+@pytest.fixture(scope="session")
+def p11test(tmp_path_factory) -> str:
+    """Our C test module (tests/modules/p11test.c): 2.40, 3.0, 3.2 and vendor interfaces."""
+    from p11test import build_module
+    return build_module(str(tmp_path_factory.mktemp("p11test")))
+
+
+@pytest.fixture(scope="session")
+def iface_host(tmp_path_factory) -> str:
+    """The C host driving interfaces and every 3.x function (tests/c/iface_host.c)."""
+    from p11test import build_host
+    return build_host(str(tmp_path_factory.mktemp("iface_host")))

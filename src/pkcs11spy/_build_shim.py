@@ -55,6 +55,8 @@ const char *spy_get_module_path(void);
 const char *spy_get_problem(void);
 const char *spy_get_own_path(void);
 int spy_get_started_python(void);
+int spy_get_interfaces_ours(void);
+int spy_is_own_list(uintptr_t address);
 """
 
 # Runs once, inside the host, when Python first enters the shim.  Small on purpose:

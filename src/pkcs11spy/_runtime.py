@@ -23,7 +23,7 @@ import time
 from typing import Dict, Tuple
 
 from . import __version__, config, filters, stats
-from .decode import CallData, decode_inputs, decode_outputs
+from .decode import CallData, decode_inputs, decode_outputs, interfaces
 from .functions import FUNCTIONS
 from .model import Call
 from .render import json as json_render
@@ -69,6 +69,7 @@ class Tracer:
         call = Call(seq=-1, function=fn.name, pid=self._pid, tid=threading.get_ident(),
                     wall_ns=int(c.wall_ns))
         call.inputs = decode_inputs(data)
+        call.notes.extend(data.notes)
         return data, call
 
     def enter(self, c, key: int) -> None:
@@ -101,6 +102,7 @@ class Tracer:
         call.rv_name = text.rv_name(rv)
         call.duration_ns = int(c.end_ns) - int(c.start_ns)
         call.outputs = decode_outputs(data, rv)
+        call.exit_notes.extend(data.exit_notes)
         if self.errors_only:
             with self._lock:
                 call.seq = self._next_seq
@@ -147,6 +149,7 @@ def start(ffi, lib) -> None:
     sink = Sink(settings.output, warn_stderr)
     module = ffi.string(lib.spy_get_module_path()).decode("utf-8", "backslashreplace")
     tracer = Tracer(settings, sink, module)
+    interfaces.bind(lib)
 
     def key_of(c) -> int:
         return int(ffi.cast("uintptr_t", c))

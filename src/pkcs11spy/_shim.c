@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,7 +64,14 @@ static void spy_on_stats(int at_exit);
 
 /* ---- state ------------------------------------------------------------------------ */
 
-static void *spy_real[SPY_FN_COUNT];        /* the real module's functions, by id */
+/* The real module's functions, by id, in tables: table 0 holds C_GetFunctionList's list
+ * (and serves our exported symbols and our 2.x list); each other table holds one distinct
+ * list behind the module's interfaces.  A module may put different functions in its 2.x
+ * and 3.x lists (OpenSC's C_GetInfo says 2.20 or 3.0 depending on the list), so a call
+ * must reach the function of the list the application called through. */
+static void *spy_real[SPY_TABLES][SPY_FN_COUNT];
+static const void *spy_table_source[SPY_TABLES]; /* the module list each table was taken from */
+static int spy_tables_used = 1;
 static unsigned char spy_traced[SPY_FN_COUNT];
 static volatile int spy_python_ok;          /* Python side is up and healthy */
 static pthread_once_t spy_once = PTHREAD_ONCE_INIT;
@@ -96,20 +104,29 @@ static long spy_sessions_open;
 static long spy_sessions_max;
 static int spy_stats_dirty;                  /* calls since the table was last written */
 
-/* Our function lists, one of each structure, versioned at load time. */
+/* What C_GetFunctionList answers: always our list of the 2.x structure (see
+ * docs/interfaces.md for why), versioned like the module's list when that is 2.x. */
 static struct CK_FUNCTION_LIST spy_list_2;
-static struct CK_FUNCTION_LIST_3_0 spy_list_3_0;
-static struct CK_FUNCTION_LIST_3_2 spy_list_3_2;
-/* What C_GetFunctionList answers: our list of the structure the module's answer has. */
-static void *spy_function_list;
 
-/* Our interfaces: our own memory, never the module's. */
-#define SPY_MAX_INTERFACES 16
+/* Our interfaces: our own memory, never the module's.  Each offered "PKCS 11" interface
+ * has its own function list, of the structure its version defines and carrying that
+ * version, so 3.0 and 3.1 offered together do not share one version field. */
+#define SPY_MAX_INTERFACES 32
+union spy_any_list {
+    struct CK_FUNCTION_LIST v2;
+    struct CK_FUNCTION_LIST_3_0 v3_0;
+    struct CK_FUNCTION_LIST_3_2 v3_2;
+};
+struct spy_offer {
+    union spy_any_list list;      /* ours, behind a traced "PKCS 11" interface */
+    void *theirs;                 /* the module's list: matched, never written */
+    CK_VERSION version;
+    int passthrough;              /* the module's own interface handed through: not traced */
+};
+static struct spy_offer spy_offers[SPY_MAX_INTERFACES];
 static CK_INTERFACE spy_interfaces[SPY_MAX_INTERFACES];
-static CK_VERSION spy_interface_versions[SPY_MAX_INTERFACES];
-static int spy_interface_passthrough[SPY_MAX_INTERFACES]; /* vendor: not traced */
 static CK_ULONG spy_interface_count;
-static int spy_interfaces_ours;             /* 1: module has no C_GetInterface, we answer */
+static int spy_interfaces_ours;             /* 1: module has no usable interfaces, we answer */
 static CK_RV (*spy_real_get_interface)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS);
 static CK_UTF8CHAR spy_pkcs11_name[] = "PKCS 11";
 
@@ -183,8 +200,13 @@ static void spy_find_python(char *exe, size_t size)
     char dir[PATH_MAX - 32];  /* room for "/bin/python3" within exe */
     char probe[PATH_MAX];
     char *slash;
+    const char *own = spy_own_path();
+    size_t len = strlen(own);
 
-    snprintf(dir, sizeof(dir), "%s", spy_own_path());
+    if (len >= sizeof(dir))
+        len = 0;  /* an absurdly long path: skip the search, use the build's Python */
+    memcpy(dir, own, len);
+    dir[len] = '\0';
     while ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
         *slash = '\0';
         snprintf(probe, sizeof(probe), "%s/pyvenv.cfg", dir);
@@ -436,85 +458,196 @@ static int spy_get_started_python(void)
 
 /* ---- loading the real module ------------------------------------------------------ */
 
-static void spy_take_CK_FUNCTION_LIST(const struct CK_FUNCTION_LIST *list);
-static void spy_take_CK_FUNCTION_LIST_3_0(const struct CK_FUNCTION_LIST_3_0 *list);
-static void spy_take_CK_FUNCTION_LIST_3_2(const struct CK_FUNCTION_LIST_3_2 *list);
-static void spy_take_own(void);
-static const struct CK_FUNCTION_LIST spy_template_CK_FUNCTION_LIST;
-static const struct CK_FUNCTION_LIST_3_0 spy_template_CK_FUNCTION_LIST_3_0;
-static const struct CK_FUNCTION_LIST_3_2 spy_template_CK_FUNCTION_LIST_3_2;
+static void spy_take_CK_FUNCTION_LIST(int table, const struct CK_FUNCTION_LIST *list);
+static void spy_take_CK_FUNCTION_LIST_3_0(int table, const struct CK_FUNCTION_LIST_3_0 *list);
+static void spy_take_CK_FUNCTION_LIST_3_2(int table, const struct CK_FUNCTION_LIST_3_2 *list);
+static void spy_take_own(int table);
+static const struct CK_FUNCTION_LIST spy_template_CK_FUNCTION_LIST[SPY_TABLES];
+static const struct CK_FUNCTION_LIST_3_0 spy_template_CK_FUNCTION_LIST_3_0[SPY_TABLES];
+static const struct CK_FUNCTION_LIST_3_2 spy_template_CK_FUNCTION_LIST_3_2[SPY_TABLES];
+
+/* Where the module is mapped: a function pointer read from one of its lists must lead
+ * into it. */
+static void *spy_module_base;
+
+/* Read a list entry that may lie past the end of the module's list (see
+ * DRAFT_3_2_LIST_END in functions.py): through process_vm_readv, which fails instead of
+ * faulting on unmapped memory, and kept only when it points into the module's own code.
+ * Anything else (unreadable, garbage, NULL) leaves the entry empty: the call then answers
+ * CKR_FUNCTION_NOT_SUPPORTED instead of jumping into whatever followed the list. */
+static void spy_take_late(int table, int fn, const void *entry)
+{
+    void *value = NULL;
+    struct iovec local = {&value, sizeof(value)};
+    struct iovec remote = {(void *)entry, sizeof(value)};
+    Dl_info info;
+
+    if (spy_real[table][fn] != NULL)
+        return;
+    if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)sizeof(value) || value == NULL)
+        return;
+    if (dladdr(value, &info) == 0 || info.dli_fbase != spy_module_base || spy_module_base == NULL)
+        return;
+    spy_real[table][fn] = value;
+}
 
 static int spy_is_pkcs11_name(const CK_UTF8CHAR *name)
 {
     return name != NULL && strcmp((const char *)name, "PKCS 11") == 0;
 }
 
-/* Our function list for a "PKCS 11" interface of this version. */
-static void *spy_list_for(CK_VERSION v)
+static int spy_same_version(CK_VERSION a, CK_VERSION b)
 {
-    if (v.major >= 3 && v.minor >= 2) {
-        spy_list_3_2.version = v;
-        return &spy_list_3_2;
-    }
-    if (v.major >= 3) {
-        spy_list_3_0.version = v;
-        return &spy_list_3_0;
-    }
-    spy_list_2.version = v;
-    return &spy_list_2;
+    return a.major == b.major && a.minor == b.minor;
 }
 
-static void spy_add_interface(CK_UTF8CHAR *name, void *list, CK_FLAGS flags, CK_VERSION v, int passthrough)
+/* The structure a "PKCS 11" interface of this version has: 2 (CK_FUNCTION_LIST), 30
+ * (CK_FUNCTION_LIST_3_0, also 3.1), 32 (CK_FUNCTION_LIST_3_2), 0 unknown (a later
+ * version: we cannot know how long its list is, so we do not read it). */
+static int spy_structure_of(CK_VERSION v)
 {
+    if (v.major == 2)
+        return 2;
+    if (v.major == 3 && v.minor <= 1)
+        return 30;
+    if (v.major == 3 && v.minor == 2)
+        return 32;
+    return 0;
+}
+
+/* Take a module list of this structure into a table of its own (one already holding it,
+ * else a new one; table 0, shared, when all are used) and return the table. */
+static int spy_table_for(const void *theirs, int structure)
+{
+    int t;
+
+    for (t = 0; t < spy_tables_used; t++) {
+        if (spy_table_source[t] == theirs)
+            return t;
+    }
+    if (spy_tables_used == SPY_TABLES)
+        return 0;
+    t = spy_tables_used++;
+    spy_table_source[t] = theirs;
+    if (structure == 32)
+        spy_take_CK_FUNCTION_LIST_3_2(t, theirs);
+    else if (structure == 30)
+        spy_take_CK_FUNCTION_LIST_3_0(t, theirs);
+    else
+        spy_take_CK_FUNCTION_LIST(t, theirs);
+    spy_take_own(t);
+    return t;
+}
+
+static void spy_add_interface(CK_UTF8CHAR *name, void *theirs, CK_FLAGS flags, CK_VERSION v)
+{
+    struct spy_offer *offer;
+    CK_INTERFACE *iface;
+    int structure = spy_is_pkcs11_name(name) ? spy_structure_of(v) : 0;
+
     if (spy_interface_count >= SPY_MAX_INTERFACES)
         return;
-    spy_interfaces[spy_interface_count].pInterfaceName = name;
-    spy_interfaces[spy_interface_count].pFunctionList = list;
-    spy_interfaces[spy_interface_count].flags = flags;
-    spy_interface_versions[spy_interface_count] = v;
-    spy_interface_passthrough[spy_interface_count] = passthrough;
+    offer = &spy_offers[spy_interface_count];
+    iface = &spy_interfaces[spy_interface_count];
+    offer->theirs = theirs;
+    offer->version = v;
+    offer->passthrough = structure == 0;
+    iface->flags = flags;
+    if (offer->passthrough) {
+        /* A vendor interface (or an unknown version): handed through untouched. */
+        iface->pInterfaceName = name;
+        iface->pFunctionList = theirs;
+    } else {
+        int table = spy_table_for(theirs, structure);
+        if (structure == 32)
+            offer->list.v3_2 = spy_template_CK_FUNCTION_LIST_3_2[table];
+        else if (structure == 30)
+            offer->list.v3_0 = spy_template_CK_FUNCTION_LIST_3_0[table];
+        else
+            offer->list.v2 = spy_template_CK_FUNCTION_LIST[table];
+        offer->list.v2.version = v;  /* every structure starts with its version */
+        iface->pInterfaceName = spy_pkcs11_name;
+        iface->pFunctionList = &offer->list;
+    }
     spy_interface_count++;
 }
 
-/* A 3.x module: mirror its interfaces.  Each "PKCS 11" one is backed by our list of
- * that version; we read the module's list only as far as that version's structure
- * goes.  Vendor interfaces are handed through untouched (their calls are not seen). */
-static void spy_load_interfaces(void *handle)
+/* Ask the module for its interfaces.  Returns how many it gave (in a malloc'd array the
+ * caller frees), 0 when it has none we can use: missing functions, a failure, a NULL list
+ * pointer or a count that changes between the two calls. */
+static CK_ULONG spy_module_interfaces(void *handle, CK_INTERFACE **out)
 {
     CK_RV (*get_list)(CK_INTERFACE_PTR, CK_ULONG_PTR);
-    CK_INTERFACE found[SPY_MAX_INTERFACES];
-    CK_ULONG count = 0, i;
+    CK_ULONG count = 0, again;
+    CK_INTERFACE *found;
 
+    *out = NULL;
     *(void **)&get_list = dlsym(handle, "C_GetInterfaceList");
-    *(void **)&spy_real_get_interface = dlsym(handle, "C_GetInterface");
     if (get_list == NULL || spy_real_get_interface == NULL)
-        goto ours;
-    if (get_list(NULL, &count) != CKR_OK || count == 0 || count > SPY_MAX_INTERFACES)
-        goto ours;
-    if (get_list(found, &count) != CKR_OK || count > SPY_MAX_INTERFACES)
-        goto ours;
-    for (i = 0; i < count; i++) {
-        CK_VERSION v = {0, 0};
-        if (found[i].pFunctionList == NULL)
-            continue;
-        v = *(const CK_VERSION *)found[i].pFunctionList;
-        if (!spy_is_pkcs11_name(found[i].pInterfaceName)) {
-            spy_add_interface(found[i].pInterfaceName, found[i].pFunctionList, found[i].flags, v, 1);
-            continue;
-        }
-        if (v.major >= 3 && v.minor >= 2)
-            spy_take_CK_FUNCTION_LIST_3_2(found[i].pFunctionList);
-        else if (v.major >= 3)
-            spy_take_CK_FUNCTION_LIST_3_0(found[i].pFunctionList);
-        spy_add_interface(spy_pkcs11_name, spy_list_for(v), found[i].flags, v, 0);
+        return 0;
+    if (get_list(NULL, &count) != CKR_OK || count == 0 || count > 1024)
+        return 0;
+    found = calloc(count, sizeof(CK_INTERFACE));
+    if (found == NULL)
+        return 0;
+    again = count;
+    if (get_list(found, &again) != CKR_OK || again == 0 || again > count) {
+        free(found);
+        return 0;
     }
-    if (spy_interface_count > 0)
+    *out = found;
+    return again;
+}
+
+/* A 3.x module: offer the interfaces it offers, in its order, with its names, versions
+ * and flags (CKF_INTERFACE_FORK_SAFE included).  Highest versions are read first so that
+ * a function present in several lists is taken from the newest. */
+static void spy_load_interfaces(void *handle)
+{
+    CK_INTERFACE *found;
+    CK_ULONG count, i;
+    int pkcs11 = 0, want;
+
+    *(void **)&spy_real_get_interface = dlsym(handle, "C_GetInterface");
+    count = spy_module_interfaces(handle, &found);
+    /* Table 0 (exported symbols) gets the 3.x functions too, newest structure first:
+     * spy_take_* fill only entries still empty, and read the module's list only as far
+     * as its version's structure goes. */
+    for (want = 32; want >= 30; want -= 2) {
+        for (i = 0; i < count; i++) {
+            if (found[i].pFunctionList == NULL || !spy_is_pkcs11_name(found[i].pInterfaceName))
+                continue;
+            if (spy_structure_of(*(const CK_VERSION *)found[i].pFunctionList) != want)
+                continue;
+            if (want == 32)
+                spy_take_CK_FUNCTION_LIST_3_2(0, found[i].pFunctionList);
+            else
+                spy_take_CK_FUNCTION_LIST_3_0(0, found[i].pFunctionList);
+        }
+    }
+    for (i = 0; i < count; i++) {
+        CK_VERSION v;
+        if (found[i].pFunctionList == NULL)
+            continue;  /* nothing an application could call through */
+        v = *(const CK_VERSION *)found[i].pFunctionList;
+        pkcs11 |= spy_is_pkcs11_name(found[i].pInterfaceName);
+        spy_add_interface(found[i].pInterfaceName, found[i].pFunctionList, found[i].flags, v);
+    }
+    free(found);
+    if (pkcs11)
         return;
-ours:
-    /* A 2.x module: we offer one "PKCS 11" interface of its version ourselves. */
+    /* A 2.x module (or one whose interfaces are unusable): we offer, ourselves, one
+     * "PKCS 11" interface of its version, backed by the list C_GetFunctionList gives. */
     spy_interfaces_ours = 1;
     spy_real_get_interface = NULL;
-    spy_add_interface(spy_pkcs11_name, &spy_list_2, 0, spy_module_version, 0);
+    spy_interface_count = 0;
+    spy_interfaces[0].pInterfaceName = spy_pkcs11_name;
+    spy_interfaces[0].pFunctionList = &spy_list_2;
+    spy_interfaces[0].flags = 0;
+    spy_offers[0].version = spy_list_2.version;
+    spy_offers[0].theirs = NULL;
+    spy_offers[0].passthrough = 0;
+    spy_interface_count = 1;
 }
 
 static int spy_is_ourselves(const char *path)
@@ -566,18 +699,21 @@ static void spy_load_module(void)
                  "the module is unusable as it is", path, (unsigned long)rv, (void *)list);
         return;
     }
+    {
+        Dl_info info;
+        if (dladdr(*(void **)&get_function_list, &info) != 0)
+            spy_module_base = info.dli_fbase;
+    }
     /* Never dlclose: the module stays for the life of the process. */
     spy_module_version = list->version;
-    spy_list_2 = spy_template_CK_FUNCTION_LIST;
-    spy_list_3_0 = spy_template_CK_FUNCTION_LIST_3_0;
-    spy_list_3_2 = spy_template_CK_FUNCTION_LIST_3_2;
     /* Only the 2.x members are read from this list, whatever version it claims: some
-     * modules claim 3.x in a list that is too short for it. */
-    spy_take_CK_FUNCTION_LIST(list);
+     * modules claim 3.x in a list that is too short for it (SoftHSM2 2.7). */
+    spy_take_CK_FUNCTION_LIST(0, list);
+    spy_take_own(0);
+    spy_table_source[0] = list;
+    spy_list_2 = spy_template_CK_FUNCTION_LIST[0];
+    spy_list_2.version = spy_module_version.major == 2 ? spy_module_version : (CK_VERSION){2, 40};
     spy_load_interfaces(handle);
-    spy_take_own();
-    spy_list_2.version = spy_module_version.major < 3 ? spy_module_version : (CK_VERSION){2, 40};
-    spy_function_list = spy_module_version.major < 3 ? (void *)&spy_list_2 : spy_list_for(spy_module_version);
     spy_ready_rv = CKR_OK;
 }
 
@@ -603,9 +739,9 @@ static CK_RV spy_ensure_ready(void)
 
 /* ---- the call path ---------------------------------------------------------------- */
 
-static void *spy_target(int fn)
+static void *spy_target(int table, int fn)
 {
-    return spy_real[fn];
+    return spy_real[table][fn];
 }
 
 static CK_RV spy_missing(int fn)
@@ -659,11 +795,14 @@ static void spy_call_leave(struct spy_call *call, CK_RV rv)
 
 /* ---- the functions the spy answers itself ------------------------------------------ */
 
+/* A 2.x list, whatever the module: the prototype's structure is CK_FUNCTION_LIST, 3.x
+ * lists are what C_GetInterface is for, and a module's own answer here cannot be trusted
+ * to match its length (docs/interfaces.md). */
 static CK_RV spy_own_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
 {
     if (ppFunctionList == NULL)
         return CKR_ARGUMENTS_BAD;
-    *ppFunctionList = (CK_FUNCTION_LIST_PTR)spy_function_list;
+    *ppFunctionList = &spy_list_2;
     return CKR_OK;
 }
 
@@ -685,52 +824,91 @@ static CK_RV spy_own_C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULO
     return CKR_OK;
 }
 
-static int spy_same_version(CK_VERSION a, CK_VERSION b)
+/* In front of a 2.x module: our one "PKCS 11" interface, for a name NULL or "PKCS 11",
+ * a version NULL or 2.x (all 2.x lists have one structure) and no flag we cannot promise.
+ * Anything else is an interface that does not exist: CKR_ARGUMENTS_BAD, as 3.x modules
+ * answer (OpenSC, SoftHSM2 2.7, p11-kit), and applications then use C_GetFunctionList. */
+static CK_RV spy_own_interface_of_2x(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
+                                     CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags)
 {
-    return a.major == b.major && a.minor == b.minor;
+    if (pInterfaceName != NULL && !spy_is_pkcs11_name(pInterfaceName))
+        return CKR_ARGUMENTS_BAD;
+    if (pVersion != NULL && pVersion->major != 2)
+        return CKR_ARGUMENTS_BAD;
+    if ((flags & spy_interfaces[0].flags) != flags)
+        return CKR_ARGUMENTS_BAD;
+    *ppInterface = &spy_interfaces[0];
+    return CKR_OK;
 }
 
+/* Which of our interfaces stands for the module's answer: the one made from the same
+ * module list with the same flags, else one of the same name, version and flags.
+ * -1: none (an interface the module did not list). */
+static int spy_offer_for(const CK_INTERFACE *theirs)
+{
+    int pkcs11 = spy_is_pkcs11_name(theirs->pInterfaceName);
+    CK_VERSION v;
+    CK_ULONG i;
+
+    for (i = 0; i < spy_interface_count; i++) {
+        if (spy_offers[i].theirs == theirs->pFunctionList && spy_interfaces[i].flags == theirs->flags
+            && spy_is_pkcs11_name(spy_interfaces[i].pInterfaceName) == pkcs11)
+            return (int)i;
+    }
+    if (!pkcs11 || theirs->pFunctionList == NULL)
+        return -1;
+    v = *(const CK_VERSION *)theirs->pFunctionList;
+    for (i = 0; i < spy_interface_count; i++) {
+        if (!spy_offers[i].passthrough && spy_same_version(spy_offers[i].version, v)
+            && spy_interfaces[i].flags == theirs->flags)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* In front of a 3.x module: it decides; we answer with our interface standing for its
+ * answer.  Its answer is looked at only after CKR_OK and when not NULL; a failure, or
+ * CKR_OK with NULL (a module bug), reaches the application exactly as the module gave it. */
 static CK_RV spy_own_C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
                                     CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags)
 {
     CK_INTERFACE_PTR theirs = NULL;
-    CK_VERSION v;
-    CK_ULONG i;
     CK_RV rv;
+    int i;
 
     if (ppInterface == NULL)
         return CKR_ARGUMENTS_BAD;
-    if (spy_interfaces_ours) {
-        /* In front of a 2.x module: one interface, "PKCS 11" of the module's version. */
-        if (pInterfaceName != NULL && !spy_is_pkcs11_name(pInterfaceName))
-            return CKR_ARGUMENTS_BAD;
-        if (pVersion != NULL && !spy_same_version(*pVersion, spy_interface_versions[0]))
-            return CKR_ARGUMENTS_BAD;
-        if ((flags & spy_interfaces[0].flags) != flags)
-            return CKR_ARGUMENTS_BAD;
-        *ppInterface = &spy_interfaces[0];
-        return CKR_OK;
-    }
-    /* In front of a 3.x module: it decides; we answer with our interface of the same
-     * name and version.  Its answer is read only after CKR_OK and when not NULL. */
+    if (spy_interfaces_ours)
+        return spy_own_interface_of_2x(pInterfaceName, pVersion, ppInterface, flags);
     rv = spy_real_get_interface(pInterfaceName, pVersion, &theirs, flags);
     if (rv != CKR_OK)
         return rv;
-    if (theirs == NULL || theirs->pFunctionList == NULL)
-        return CKR_FUNCTION_FAILED;
-    v = *(const CK_VERSION *)theirs->pFunctionList;
-    for (i = 0; i < spy_interface_count; i++) {
-        int pkcs11 = spy_is_pkcs11_name(theirs->pInterfaceName);
-        if (spy_interface_passthrough[i] == pkcs11)
-            continue;
-        if (!pkcs11 && spy_interfaces[i].pFunctionList != theirs->pFunctionList)
-            continue;
-        if (spy_same_version(spy_interface_versions[i], v)) {
-            *ppInterface = &spy_interfaces[i];
-            return CKR_OK;
-        }
+    if (theirs == NULL) {
+        *ppInterface = NULL;
+        return rv;
     }
-    /* Not one it listed: hand its own answer through rather than fail the host. */
-    *ppInterface = theirs;
-    return CKR_OK;
+    i = spy_offer_for(theirs);
+    /* Not one it listed: hand its own answer through (the trace says it is not seen). */
+    *ppInterface = i < 0 ? theirs : &spy_interfaces[i];
+    return rv;
+}
+
+/* For the decoders: does the spy answer the interface functions itself (a 2.x module)? */
+static int spy_get_interfaces_ours(void)
+{
+    return spy_interfaces_ours;
+}
+
+/* For the decoders: is this function list one of ours (its calls are traced)? */
+static int spy_is_own_list(uintptr_t address)
+{
+    CK_ULONG i;
+
+    if (address == (uintptr_t)&spy_list_2)
+        return 1;
+    for (i = 0; i < spy_interface_count; i++) {
+        if (!spy_offers[i].passthrough && address == (uintptr_t)&spy_offers[i].list)
+            return 1;
+    }
+    return 0;
 }

@@ -103,6 +103,12 @@ def _init(name: str, since: Tuple[int, int] = V2_40) -> Function:
     return _f(name, since, session(), mechanism(), handle("hKey"))
 
 
+def _message_init(name: str) -> Function:
+    # Its mechanism sets the structure of pParameter in the session's message calls.
+    return _f(name, V3_0, session(), Arg("pMechanism", "CK_MECHANISM_PTR", IN, "message_mechanism"),
+              handle("hKey"))
+
+
 def _update(name: str, since: Tuple[int, int] = V2_40) -> Function:
     return _f(name, since, session(), in_bytes("pPart", "ulPartLen"))
 
@@ -228,7 +234,7 @@ _ROWS: List[Function] = [
        in_bytes("pPin", "ulPinLen", "CK_UTF8CHAR_PTR", secret=True),
        in_bytes("pUsername", "ulUsernameLen", "CK_UTF8CHAR_PTR", secret=True)),
     _f("C_SessionCancel", V3_0, session(), Arg("flags", "CK_FLAGS", IN, "flags:session_cancel")),
-    _init("C_MessageEncryptInit", V3_0),
+    _message_init("C_MessageEncryptInit"),
     _f("C_EncryptMessage", V3_0, session(), message_param(), in_bytes("pAssociatedData", "ulAssociatedDataLen"),
        in_bytes("pPlaintext", "ulPlaintextLen"), out_bytes("pCiphertext", "pulCiphertextLen")),
     _f("C_EncryptMessageBegin", V3_0, session(), message_param(),
@@ -236,7 +242,7 @@ _ROWS: List[Function] = [
     _f("C_EncryptMessageNext", V3_0, session(), message_param(), in_bytes("pPlaintextPart", "ulPlaintextPartLen"),
        out_bytes("pCiphertextPart", "pulCiphertextPartLen"), Arg("flags", "CK_FLAGS", IN, "flags:message")),
     _session_only("C_MessageEncryptFinal", V3_0),
-    _init("C_MessageDecryptInit", V3_0),
+    _message_init("C_MessageDecryptInit"),
     _f("C_DecryptMessage", V3_0, session(), message_param(), in_bytes("pAssociatedData", "ulAssociatedDataLen"),
        in_bytes("pCiphertext", "ulCiphertextLen"), out_bytes("pPlaintext", "pulPlaintextLen")),
     _f("C_DecryptMessageBegin", V3_0, session(), message_param(),
@@ -244,14 +250,14 @@ _ROWS: List[Function] = [
     _f("C_DecryptMessageNext", V3_0, session(), message_param(), in_bytes("pCiphertextPart", "ulCiphertextPartLen"),
        out_bytes("pPlaintextPart", "pulPlaintextPartLen"), Arg("flags", "CK_FLAGS", IN, "flags:message")),
     _session_only("C_MessageDecryptFinal", V3_0),
-    _init("C_MessageSignInit", V3_0),
+    _message_init("C_MessageSignInit"),
     _f("C_SignMessage", V3_0, session(), message_param(), in_bytes("pData", "ulDataLen"),
        out_bytes("pSignature", "pulSignatureLen")),
     _f("C_SignMessageBegin", V3_0, session(), message_param()),
     _f("C_SignMessageNext", V3_0, session(), message_param(), in_bytes("pData", "ulDataLen"),
        out_bytes("pSignature", "pulSignatureLen")),
     _session_only("C_MessageSignFinal", V3_0),
-    _init("C_MessageVerifyInit", V3_0),
+    _message_init("C_MessageVerifyInit"),
     _f("C_VerifyMessage", V3_0, session(), message_param(), in_bytes("pData", "ulDataLen"),
        in_bytes("pSignature", "ulSignatureLen")),
     _f("C_VerifyMessageBegin", V3_0, session(), message_param()),
@@ -259,9 +265,10 @@ _ROWS: List[Function] = [
        in_bytes("pSignature", "ulSignatureLen")),
     _session_only("C_MessageVerifyFinal", V3_0),
     # --- PKCS#11 3.2: appended in CK_FUNCTION_LIST_3_2 ------------------------------------
+    # A size query (pCiphertext NULL) makes no key: *phKey is valid only with a buffer.
     _f("C_EncapsulateKey", V3_2, session(), mechanism(), handle("hPublicKey"),
        template("pTemplate", "ulAttributeCount"), out_bytes("pCiphertext", "pulCiphertextLen"),
-       handle_out("phKey")),
+       Arg("phKey", "CK_OBJECT_HANDLE_PTR", OUT, "handle_ptr_with:pCiphertext")),
     _f("C_DecapsulateKey", V3_2, session(), mechanism(), handle("hPrivateKey"),
        template("pTemplate", "ulAttributeCount"), in_bytes("pCiphertext", "ulCiphertextLen"),
        handle_out("phKey")),
@@ -272,7 +279,7 @@ _ROWS: List[Function] = [
     _session_only("C_VerifySignatureFinal", V3_2),
     _f("C_GetSessionValidationFlags", V3_2, session(),
        Arg("type", "CK_SESSION_VALIDATION_FLAGS_TYPE", IN, "enum:CKS_VALIDATION"),
-       Arg("pFlags", "CK_FLAGS_PTR", OUT, "ulong_ptr")),
+       Arg("pFlags", "CK_FLAGS_PTR", OUT, "flags_ptr:session_validation")),
     _f("C_AsyncComplete", V3_2, session(), Arg("pFunctionName", "CK_UTF8CHAR_PTR", IN, "cstring"),
        Arg("pResult", "CK_ASYNC_DATA_PTR", INOUT, "async_data")),
     _f("C_AsyncGetID", V3_2, session(), Arg("pFunctionName", "CK_UTF8CHAR_PTR", IN, "cstring"),
@@ -298,3 +305,9 @@ LIST_LENGTH = {
     V3_2: len(FUNCTIONS),
 }
 MAX_ARGS = max(len(f.args) for f in FUNCTIONS)
+
+# Draft 3.2 headers (e.g. the 3.2 pre-release pkcs11.h) end CK_FUNCTION_LIST_3_2 at
+# C_AsyncJoin; the final one appends C_WrapKeyAuthenticated and C_UnwrapKeyAuthenticated.
+# A module built with a draft header has a 3.2 list two entries shorter, so the loader
+# reads the entries after this one with care (see spy_take_late in _shim.c).
+DRAFT_3_2_LIST_END = "C_AsyncJoin"

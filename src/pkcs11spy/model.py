@@ -214,3 +214,4 @@ class Call:
     duration_ns: Optional[int] = None
     resumed: bool = False
     notes: List[str] = field(default_factory=list)
+    exit_notes: List[str] = field(default_factory=list)  # about the results

@@ -11,9 +11,10 @@ from typing import Callable, Dict, List, Optional
 from ..functions import IN, INOUT, OUT, Arg as FnArg, Function
 from ..memory import ULONG_SIZE, memory
 from ..model import (Arg, Bytes, Const, DecodeError, Field, InOut, Items, Mechanism, Null, Pointer,
-                     Scalar, Struct, Unreadable, Value, Version)
+                     Scalar, Struct, Text, Unreadable, Value, Version)
+from .. import catalog
 from ..native import ffi
-from . import attributes, mechanisms, values
+from . import attributes, interfaces, mechanisms, message, values
 
 CKR_OK = 0x0
 CKR_ATTRIBUTE_SENSITIVE = 0x11
@@ -34,6 +35,8 @@ class CallData:
         self.rv: Optional[int] = None
         self.entry: Dict[str, Value] = {}   # in-side values of in/out arguments
         self.mechanism: Optional[int] = None  # of a pMechanism argument: implies key types
+        self.notes: List[str] = []          # said about the call on entry
+        self.exit_notes: List[str] = []     # said about its results
 
     def value(self, name: str) -> int:
         return self.raw[name]
@@ -172,7 +175,15 @@ def _in_version(call: CallData, arg: FnArg) -> Value:
 
 
 def _in_message_param(call: CallData, arg: FnArg) -> Value:
-    return values.buffer(call.value(arg.name), call.value(arg.length), call.ctx.cap)
+    return message.decode_entry(call.function.name, call.value("hSession"), call.value(arg.name),
+                                call.value(arg.length), call.ctx.cap)
+
+
+def _in_message_mechanism(call: CallData, arg: FnArg) -> Value:
+    # The mechanism of a C_Message*Init: decoded like any, and remembered for the
+    # session's message calls, whose parameter structure it sets.
+    message.remember_init(call.function.name, call.value("hSession"), call.value(arg.name))
+    return ENTRY["mechanism"](call, arg)
 
 
 def _in_enum(family: str) -> Callable:
@@ -226,6 +237,7 @@ ENTRY: Dict[str, Callable] = {
     "cstring": _in_cstring,
     "version_ptr": _in_version,
     "message_param": _in_message_param,
+    "message_mechanism": _in_message_mechanism,
     "async_data": _in_async,
 }
 
@@ -266,6 +278,14 @@ def _out_handle(call: CallData, arg: FnArg) -> List[Arg]:
         return []
     v = call.pointee(arg.name)
     return [Arg("*" + arg.name, Scalar(v) if v is not None else Null())]
+
+
+def _out_handle_with(buffer: str) -> Callable:
+    """A handle output made only when another argument's buffer was given (not on a size
+    query): C_EncapsulateKey's *phKey."""
+    def decode(call: CallData, arg: FnArg) -> List[Arg]:
+        return _out_handle(call, arg) if call.value(buffer) else []
+    return decode
 
 
 def _out_ulong(call: CallData, arg: FnArg) -> List[Arg]:
@@ -332,48 +352,43 @@ def _out_function_list(call: CallData, arg: FnArg) -> List[Arg]:
         Field("address", Pointer(pointer)), Field("version", version)]))]
 
 
-def _interface(address: int) -> Value:
-    i = memory.struct("CK_INTERFACE", address)
-    if i is None:
-        return Unreadable(address, ffi.sizeof("CK_INTERFACE"))
-    name_address = int(ffi.cast("uintptr_t", i.pInterfaceName))
-    name = memory.cstring(name_address) if name_address else None
-    list_address = int(ffi.cast("uintptr_t", i.pFunctionList))
-    v = memory.struct("CK_VERSION", list_address) if list_address else None
-    return Struct("CK_INTERFACE", [
-        Field("pInterfaceName", values.utf8_text(name) if name is not None else Null()),
-        Field("version", values.version(v) if v is not None else Null()),
-        Field("pFunctionList", Pointer(list_address)),
-        Field("flags", values.flags("interface", int(i.flags))),
-    ])
-
-
 def _out_interface_list(call: CallData, arg: FnArg) -> List[Arg]:
-    if call.rv != CKR_OK:
-        return []
-    address = call.value(arg.name)
-    count = call.pointee(arg.length)
-    if address == 0 or count is None:
-        return []
-    size = ffi.sizeof("CK_INTERFACE")
-    items = [_interface(address + i * size) for i in range(min(count, 64))]
-    return [Arg(arg.name, Items("interface", items, count))]
+    value = interfaces.interface_list(call.value(arg.name), call.pointee(arg.length), call.rv,
+                                      call.exit_notes)
+    return [] if value is None else [Arg(arg.name, value)]
 
 
 def _out_interface(call: CallData, arg: FnArg) -> List[Arg]:
-    # *ppInterface is read only after CKR_OK and when not NULL.
-    if call.rv != CKR_OK:
-        return []
-    pointer = call.pointee(arg.name)
-    if not pointer:
-        return [Arg("*" + arg.name, Null())]
-    return [Arg("*" + arg.name, _interface(pointer))]
+    pointer = call.pointee(arg.name) if call.rv == CKR_OK else None
+    value = interfaces.interface_answer(pointer, call.rv, call.exit_notes)
+    return [] if value is None else [Arg("*" + arg.name, value)]
 
 
 def _out_message_param(call: CallData, arg: FnArg) -> List[Arg]:
-    if call.rv != CKR_OK:
-        return []
-    return [Arg(_buffer_label(arg), values.buffer(call.value(arg.name), call.value(arg.length), call.ctx.cap))]
+    value = message.decode_exit(call.function.name, call.value("hSession"), call.value(arg.name),
+                                call.value(arg.length), call.ctx.cap, call.rv, call.raw.get("flags", 0))
+    return [] if value is None else [Arg(arg.name, value)]
+
+
+def _out_flags(context: str) -> Callable:
+    def decode(call: CallData, arg: FnArg) -> List[Arg]:
+        if call.rv != CKR_OK:
+            return []
+        v = call.pointee(arg.name)
+        if v is None:
+            return [Arg("*" + arg.name, Null())]
+        # A set whose bits are all assigned at run time (validation flags) has no names:
+        # the number alone says it, without an "unknown bits" line.
+        named = _has_names(context)
+        return [Arg("*" + arg.name, values.flags(context, v) if named else Scalar(v))]
+    return decode
+
+
+def _has_names(context: str) -> bool:
+    try:
+        return bool(catalog.flagset(context).family.names())
+    except KeyError:
+        return False
 
 
 def _out_async(call: CallData, arg: FnArg) -> List[Arg]:
@@ -404,6 +419,10 @@ def exit_decoder(kind: str) -> Optional[Callable]:
         return EXIT[kind]
     if kind.startswith("struct:"):
         return _out_struct(kind[7:])
+    if kind.startswith("flags_ptr:"):
+        return _out_flags(kind[10:])
+    if kind.startswith("handle_ptr_with:"):
+        return _out_handle_with(kind[16:])
     return None
 
 

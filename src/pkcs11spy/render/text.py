@@ -58,6 +58,7 @@ def render_enter(call: Call) -> str:
 
 def render_exit(call: Call) -> str:
     lines: List[str] = header(call) if call.resumed else []
+    lines.extend(f"[note] {n}" for n in call.exit_notes)  # notes come before [out] lines
     for arg in call.outputs:
         lines.extend(render_arg("[out]", arg))
     lines.append(returned(call))

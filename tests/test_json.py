@@ -11,9 +11,10 @@ import jsonschema
 import pytest
 
 from conftest import python_client, read, run, spy_env
-from pkcs11spy.model import (Arg, Attribute, Bool, Bytes, Call, Const, DecodeError, Field, Flags,
-                             InOut, Items, Mechanism, Null, Pointer, Redacted, Scalar, Struct,
-                             Template, Text, Unavailable, Unreadable, Version)
+from pkcs11spy.model import (Arg, Attribute, BigInt, Bool, Bytes, Call, Const, Date, DecodeError,
+                             DistinguishedName, EcPoint, Field, Flags, InOut, Items, Mechanism, Null,
+                             Oid, Pointer, Redacted, Scalar, Struct, Template, Text, Unavailable,
+                             Unreadable, Version)
 from pkcs11spy.render import json as json_render
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -86,6 +87,9 @@ def every_value():
                             Template([Attribute(Const(1, "CKA_TOKEN", "CKA"), 1, Bool(1))]))]),
         Mechanism(ckm, None, 0), Mechanism(ckm, Bytes(0x2000, 16, b"\x01" * 16), 16),
         InOut(Scalar(0), Scalar(256)),
+        BigInt(3, b"\x01\x00\x01"), Date("2026-12-03"), Oid("1.2.840.10045.3.1.7", "secp256r1"),
+        DistinguishedName([Field("CN", Text("pkcs11spy test"))]),
+        EcPoint("uncompressed", b"\x04" + b"\x11" * 64, True),
     ]
 
 
@@ -100,7 +104,10 @@ def test_every_value_type_validates(validator):
     assert types == set(json_render.CONVERT[type(v)](v)["type"] for v in values)
     assert len(types) == len(json_render.CONVERT) - 1  # all but Attribute, which sits in templates
     call.rv, call.rv_name, call.duration_ns, call.outputs = 0x150, "CKR_BUFFER_TOO_SMALL", 1500, []
-    validator.validate(json.loads(json_render.render_exit(call)))
+    call.exit_notes = ["the module wrote no key"]
+    exit_part = json.loads(json_render.render_exit(call))
+    validator.validate(exit_part)
+    assert exit_part["notes"] == ["the module wrote no key"]
     text = next(a["value"] for a in enter["in"] if a["value"]["type"] == "text")
     assert text["value"] == "lab\xff\\x00el\u2603 \"q\"\n"
     # A mistake must not validate: the schema can fail.

@@ -16,9 +16,10 @@ import json
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from ..model import (Arg, Attribute, Bool, Bytes, Call, Const, DecodeError, Flags, InOut, Items,
-                     Mechanism, Null, Pointer, Redacted, Scalar, Struct, Template, Text,
-                     Unavailable, Unreadable, Value, Version)
+from ..model import (Arg, Attribute, BigInt, Bool, Bytes, Call, Const, Date, DecodeError,
+                     DistinguishedName, EcPoint, Flags, InOut, Items, Mechanism, Null, Oid, Pointer,
+                     Redacted, Scalar, Struct, Template, Text, Unavailable, Unreadable, Value,
+                     Version)
 
 SCHEMA_VERSION = 1
 
@@ -167,6 +168,27 @@ def _mechanism(v: Mechanism) -> dict:
             "parameter_length": v.parameter_length}
 
 
+def _bigint(v: BigInt) -> dict:
+    return {"type": "bigint", "length": v.length, "bits": v.bits, "hex": v.data.hex(),
+            "cut": len(v.data) < v.length}
+
+
+def _date(v: Date) -> dict:
+    return {"type": "date", "value": v.value}
+
+
+def _oid(v: Oid) -> dict:
+    return {"type": "oid", "dotted": v.dotted, "name": v.name or None}
+
+
+def _dn(v: DistinguishedName) -> dict:
+    return {"type": "dn", "parts": [{"name": f.name, "value": value(f.value)} for f in v.parts]}
+
+
+def _ec_point(v: EcPoint) -> dict:
+    return {"type": "ec_point", "form": v.form, "hex": v.data.hex(), "der_wrapped": v.der_wrapped}
+
+
 def _inout(v: InOut) -> dict:
     return {"type": "inout", "before": value(v.before), "after": value(v.after)}
 
@@ -176,7 +198,8 @@ CONVERT: Dict[type, Callable[[Any], dict]] = {
     Version: _version, Text: _text, Bytes: _bytes, Null: _null, Unreadable: _unreadable,
     Redacted: _redacted, Unavailable: _unavailable, DecodeError: _decode_error,
     Struct: _struct, Items: _items, Attribute: _attribute, Template: _template,
-    Mechanism: _mechanism, InOut: _inout,
+    Mechanism: _mechanism, InOut: _inout, BigInt: _bigint, Date: _date, Oid: _oid,
+    DistinguishedName: _dn, EcPoint: _ec_point,
 }
 
 
@@ -217,6 +240,8 @@ def exit_record(call: Call) -> dict:
     out["rv_name"] = call.rv_name
     out["duration_us"] = None if call.duration_ns is None else call.duration_ns / 1000
     out["out"] = _args(call.outputs)
+    if call.exit_notes:
+        out["notes"] = call.exit_notes
     return out
 
 
@@ -238,8 +263,9 @@ def render_enter(call: Call) -> str:
 def render_exit(call: Call) -> str:
     rv = call.rv if call.rv is not None else 0
     duration = "null" if call.duration_ns is None else repr(call.duration_ns / 1000)
+    notes = f',"notes":{_encode(call.exit_notes)}' if call.exit_notes else ""
     return (f'{_head(call, "exit")},"rv":{rv},"rv_name":{_quote(call.rv_name)},'
-            f'"duration_us":{duration},"out":{_encode(_args(call.outputs))}}}\n')
+            f'"duration_us":{duration},"out":{_encode(_args(call.outputs))}{notes}}}\n')
 
 
 def render_stats(table: dict, pid: int, when: str, wall_ns: int) -> str:

@@ -17,7 +17,7 @@ import sys
 import threading
 from typing import Dict, Tuple
 
-from . import __version__, config
+from . import __version__, config, redact
 from .decode import CallData, decode_inputs, decode_outputs
 from .functions import FUNCTIONS
 from .model import Call
@@ -35,6 +35,7 @@ class Tracer:
         self._last_written = -1
         self._pending: Dict[int, Tuple[CallData, Call]] = {}
         self._complained = set()
+        self.policy = redact.Policy(settings.show_secrets)
         os.register_at_fork(after_in_child=self._after_fork_in_child)
 
     def _after_fork_in_child(self) -> None:
@@ -47,7 +48,7 @@ class Tracer:
     def enter(self, c, key: int) -> None:
         fn = FUNCTIONS[c.fn]
         raw = [int(c.args[i]) for i in range(len(fn.args))]
-        data = CallData(fn, raw, self.settings.max_dump, self.settings.show_secrets)
+        data = CallData(fn, raw, self.settings.max_dump, self.settings.show_secrets, self.policy)
         call = Call(seq=-1, function=fn.name, pid=os.getpid(), tid=threading.get_ident(),
                     wall_ns=int(c.wall_ns))
         call.inputs = decode_inputs(data)

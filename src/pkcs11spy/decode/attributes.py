@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from typing import Callable, Dict, List, Optional
 
-from .. import catalog
+from .. import catalog, redact
 from ..memory import ULONG_SIZE, memory
 from ..model import (Attribute, Bool, Bytes, DecodeError, Items, Null, Redacted, Scalar,
                      Template, Text, Unavailable, Unreadable, Value, Version)
@@ -28,6 +28,7 @@ class Context:
     def __init__(self, cap: int, show_secrets: bool) -> None:
         self.cap = cap
         self.show_secrets = show_secrets
+        self.policy = redact.default_policy(show_secrets)  # CallData puts the tracer's here
 
 
 def _ulong(data: bytes) -> int:
@@ -165,7 +166,7 @@ def attribute(a, ctx: Context, depth: int, cls: Optional[int], with_value: bool)
         return Attribute(name, length, None if address else Null(length))
     if address == 0:
         return Attribute(name, length, Null(length))
-    if catalog.is_secret_attribute(atype, cls) and not ctx.show_secrets:
+    if ctx.policy.hides_attribute(atype, cls):
         return Attribute(name, length, Redacted(length, "secret attribute value"))
     kind = _kind(atype)
     limit = length if kind in ("template", "mechanism_list", "ulong_list") else min(length, ctx.cap)

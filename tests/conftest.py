@@ -87,3 +87,17 @@ def python_client(script: str, module: str, env: Dict[str, str], timeout: int = 
 def read(path) -> str:
     with open(path, encoding="utf-8", errors="replace") as f:
         return f.read()
+
+
+@pytest.fixture(scope="session")
+def c_host(tmp_path_factory) -> str:
+    """tests/c/host.c: a C host with session/threads/fork/reload/loop modes."""
+    import cbuild
+    return cbuild.compile_host("c/host.c", str(tmp_path_factory.mktemp("host")))
+
+
+@pytest.fixture(scope="session")
+def crashmod(tmp_path_factory) -> str:
+    """tests/modules/crashmod.c: a module that crashes, aborts, hangs or sleeps on demand."""
+    import cbuild
+    return cbuild.compile_module("modules/crashmod.c", str(tmp_path_factory.mktemp("crashmod")))

@@ -8,7 +8,9 @@ shows the call) and ``on_exit`` after.
 Ordering and threads: a record part is written whole, under one lock, with one
 write.  Call numbers are given under that lock, so they increase in the file.  When
 other records were written between a call's entry and its exit, the exit part repeats
-the call's number and name, marked ``<resumed>``, so a reader can pair them.
+the call's number and name, marked ``<resumed>``, so a reader can pair them.  After a
+fork, parent and child may write the same file (no ``%p``) and cannot see each other's
+records: then every exit part carries its header.
 """
 from __future__ import annotations
 
@@ -35,12 +37,30 @@ class Tracer:
         self._last_written = -1
         self._pending: Dict[int, Tuple[CallData, Call]] = {}
         self._complained = set()
+        self._pid = os.getpid()
+        self._file_shared = False  # with another process (after fork): always resume
         self.policy = redact.Policy(settings.show_secrets)
-        os.register_at_fork(after_in_child=self._after_fork_in_child)
+        os.register_at_fork(after_in_child=self._after_fork_in_child,
+                            after_in_parent=self._after_fork_in_parent)
 
     def _after_fork_in_child(self) -> None:
         # A thread of the parent may have held the lock at fork: it does not exist here.
         self._lock = threading.Lock()
+
+    def _after_fork_in_parent(self) -> None:
+        if not self.sink.per_process():
+            self._file_shared = True
+
+    def _check_fork(self) -> None:
+        """Under the lock, first thing: in a forked child (also one forked without
+        Python's hooks), move to its own file or note that the file is shared."""
+        if os.getpid() == self._pid:
+            return
+        self._pid = os.getpid()
+        if self.sink.reopen_if_forked():
+            self.banner()  # a forked child's own file (%p) starts with a banner
+        elif not self.sink.per_process():
+            self._file_shared = True
 
     def banner(self) -> None:
         self.sink.write(text.banner(self.module, __version__, self.settings.show_secrets))
@@ -53,6 +73,7 @@ class Tracer:
                     wall_ns=int(c.wall_ns))
         call.inputs = decode_inputs(data)
         with self._lock:
+            self._check_fork()
             call.seq = self._next_seq
             self._next_seq += 1
             self.sink.write(text.render_enter(call))
@@ -71,7 +92,8 @@ class Tracer:
         call.duration_ns = int(c.end_ns) - int(c.start_ns)
         call.outputs = decode_outputs(data, rv)
         with self._lock:
-            call.resumed = self._last_written != call.seq
+            self._check_fork()
+            call.resumed = self._file_shared or self._last_written != call.seq
             self.sink.write(text.render_exit(call))
             self._last_written = call.seq
 
@@ -90,7 +112,7 @@ class Tracer:
 def start(ffi, lib) -> None:
     """Set up tracing; the last step tells C that Python is ready."""
     settings = config.load(warn_stderr)
-    sink = Sink(settings.output, warn_stderr)
+    sink = Sink(settings.output, warn_stderr, settings.output_for)
     module = ffi.string(lib.spy_get_module_path()).decode("utf-8", "backslashreplace")
     tracer = Tracer(settings, sink, module)
 

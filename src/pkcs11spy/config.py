@@ -27,6 +27,14 @@ class Settings:
     output: Optional[str]
     show_secrets: bool
     max_dump: int
+    output_template: Optional[str] = None  # PKCS11SPY_OUTPUT as given (before %p/%t)
+    started: float = 0.0
+
+    def output_for(self, pid: int) -> Optional[str]:
+        """The output path in a process of this pid (a forked child has its own)."""
+        if self.output_template is None:
+            return None
+        return expand_output(self.output_template, pid, self.started)
 
 
 def expand_output(template: str, pid: int, start: float) -> str:
@@ -77,11 +85,13 @@ def _size(env: Mapping[str, str], name: str, default: int, warn: Callable[[str],
 
 def load(warn: Callable[[str], None], env: Optional[Mapping[str, str]] = None) -> Settings:
     env = os.environ if env is None else env
-    output = env.get("PKCS11SPY_OUTPUT") or None
-    if output is not None:
-        output = expand_output(output, os.getpid(), time.time())
+    template = env.get("PKCS11SPY_OUTPUT") or None
+    started = time.time()
+    output = None if template is None else expand_output(template, os.getpid(), started)
     return Settings(
         output=output,
         show_secrets=_flag(env, "PKCS11SPY_SHOW_SECRETS", warn),
         max_dump=_size(env, "PKCS11SPY_MAX_DUMP", DEFAULT_MAX_DUMP, warn),
+        output_template=template,
+        started=started,
     )

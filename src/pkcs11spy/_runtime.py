@@ -33,6 +33,7 @@ class Tracer:
         self.sink = sink
         self.module = module
         self._lock = threading.Lock()
+        self._lock_pid = os.getpid()
         self._next_seq = 0
         self._last_written = -1
         self._pending: Dict[int, Tuple[CallData, Call]] = {}
@@ -40,16 +41,31 @@ class Tracer:
         self._pid = os.getpid()
         self._file_shared = False  # with another process (after fork): always resume
         self.policy = redact.Policy(settings.show_secrets)
-        os.register_at_fork(after_in_child=self._after_fork_in_child,
+        os.register_at_fork(before=self._before_fork, after_in_child=self._after_fork_in_child,
                             after_in_parent=self._after_fork_in_parent)
+
+    def _before_fork(self) -> None:
+        # A record part being written (os.write lets go of the GIL) completes before the
+        # fork: otherwise a part judged "not resumed" before the fork would land after
+        # the child's records.  acquire() lets go of the GIL while it waits.
+        self._locked().acquire()
 
     def _after_fork_in_child(self) -> None:
         # A thread of the parent may have held the lock at fork: it does not exist here.
         self._lock = threading.Lock()
+        self._lock_pid = os.getpid()
+
+    def _locked(self) -> threading.Lock:
+        """The lock, renewed in a forked child even when no fork hook ran (a fork by C
+        code in a Python host runs none)."""
+        if self._lock_pid != os.getpid():
+            self._after_fork_in_child()
+        return self._lock
 
     def _after_fork_in_parent(self) -> None:
         if not self.sink.per_process():
             self._file_shared = True
+        self._lock.release()
 
     def _check_fork(self) -> None:
         """Under the lock, first thing: in a forked child (also one forked without
@@ -72,7 +88,7 @@ class Tracer:
         call = Call(seq=-1, function=fn.name, pid=os.getpid(), tid=threading.get_ident(),
                     wall_ns=int(c.wall_ns))
         call.inputs = decode_inputs(data)
-        with self._lock:
+        with self._locked():
             self._check_fork()
             call.seq = self._next_seq
             self._next_seq += 1
@@ -91,7 +107,7 @@ class Tracer:
         call.rv_name = text.rv_name(rv)
         call.duration_ns = int(c.end_ns) - int(c.start_ns)
         call.outputs = decode_outputs(data, rv)
-        with self._lock:
+        with self._locked():
             self._check_fork()
             call.resumed = self._file_shared or self._last_written != call.seq
             self.sink.write(text.render_exit(call))

@@ -18,7 +18,7 @@ from . import values
 from .values import CK_UNAVAILABLE_INFORMATION
 
 CKA_CLASS = 0x0
-MAX_ATTRIBUTES = 1024   # a count beyond this is garbage: shown cut
+MAX_ATTRIBUTES = 1024   # a count beyond this is garbage: not read
 MAX_DEPTH = 4           # nested templates
 
 
@@ -197,7 +197,11 @@ def template(address: int, count: int, ctx: Context, with_value: bool = True,
              cls: Optional[int] = None) -> Value:
     if address == 0:
         return Null(count if count else None)
-    shown = min(count, MAX_ATTRIBUTES)
+    if count > MAX_ATTRIBUTES:
+        # A broken count: reading that many would show whatever memory follows the
+        # array (other data of the process, secrets included).  Not read.
+        return Unavailable(f"<{count} attributes: not a plausible count, not read>")
+    shown = count
     array = memory.array("CK_ATTRIBUTE", address, shown)
     if array is None:
         return Unreadable(address, count)

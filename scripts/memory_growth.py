@@ -42,7 +42,7 @@ def main() -> int:
         direct = loop(host, token.module, n, env)
         spied = loop(host, shim_path(), n, env)
     for name, r in (("direct", direct), ("spy", spied)):
-        print(f"{name:6}: {r['calls']}, RSS {r['start']} kB after warm-up -> {r['end']} kB at the end: "
+        print(f"{name:6}: {r['calls']}; RSS {r['start']} kB after warm-up -> {r['end']} kB at the end: "
               f"growth {r['end'] - r['start']} kB ({r['seconds']:.0f} s)")
     growth = spied["end"] - spied["start"]
     print(f"spy RSS growth over {n} calls: {growth / 1024:.2f} MB (target < 5 MB)")

@@ -16,7 +16,9 @@ VARIABLES = {
     "PKCS11SPY": "path of the real PKCS#11 module (required)",
     "PKCS11SPY_OUTPUT": "trace file, opened for append; %p is replaced by the pid, %t by the start time "
                         "(default: stderr)",
-    "PKCS11SPY_SHOW_SECRETS": "1 to show PINs, secret key values and other secrets (default: hidden)",
+    "PKCS11SPY_SHOW_SECRETS": "1 to show PINs, secret key values, key material and the data of "
+                              "encrypt/decrypt/sign/verify/digest calls (default: hidden; data shown as "
+                              "length and fingerprint)",
     "PKCS11SPY_MAX_DUMP": f"bytes shown per buffer in hexdumps (default: {DEFAULT_MAX_DUMP})",
     "PKCS11SPY_DISABLE_TRACE": "set to forward calls without starting Python or tracing",
 }

@@ -101,3 +101,19 @@ def test_output_directory_removed_mid_run(spy, token, tmp_path):
     assert len(warnings) == 1 and "the file was removed" in warnings[0] and "continues on stderr" in warnings[0]
     after = parse(r.stderr.split(warnings[0], 1)[1])
     assert "C_GenerateRandom" in [rec.function for rec in after]
+
+
+def test_fork_in_a_python_host(spy, token, tmp_path):
+    """python-pkcs11 releases the GIL in calls; Python's own fork hooks apply here."""
+    trace = tmp_path / "trace.txt"
+    r = run([sys.executable, os.path.join(HERE, "clients", "fork_busy.py"), spy, "6"], spy_env(token, trace),
+            timeout=200)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "hung 0"
+    pids = children(r.stdout)
+    records = parse(read(trace))
+    for pid in pids:
+        mine = [rec for rec in records if rec.pid == pid]
+        # get_slots(): C_GetSlotList (size, then list), C_GetSlotInfo per slot.
+        assert {rec.function for rec in mine} == {"C_GetSlotList", "C_GetSlotInfo"}, pid
+        assert all(rec.rv == 0 for rec in mine)

@@ -172,6 +172,9 @@ def attribute(a, ctx: Context, depth: int, cls: Optional[int], with_value: bool)
     limit = length if kind in ("template", "mechanism_list", "ulong_list") else min(length, ctx.cap)
     if limit > 64 * 1024 * 1024:
         return Attribute(name, length, Unreadable(address, length))
+    if kind == "template" and length > MAX_ATTRIBUTES * ffi.sizeof("CK_ATTRIBUTE"):
+        # As for a top-level template: a broken length is not read (see template()).
+        return Attribute(name, length, Unavailable(f"<{length} bytes: not a plausible template, not read>"))
     data = memory.read(address, limit)
     if data is None:
         return Attribute(name, length, Unreadable(address, length))

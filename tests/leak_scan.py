@@ -21,7 +21,9 @@ SHOWN = "WARNING: PKCS11SPY_SHOW_SECRETS is set"
 HEX_ROW = re.compile(r"^    [0-9A-F]{8}  ((?:[0-9A-F]{2} )*[0-9A-F]{2})")
 
 # What every test run uses: the token fixture's PINs and the clients' plaintexts.
-SECRETS: Set[bytes] = {b"1234", b"5678", b"sixteen byte msg", b"secret", b"sign me"}
+# (PINs: the token fixture's and the demo's; wrong PINs of the demo and test_pkcs11_tool.)
+SECRETS: Set[bytes] = {b"1234", b"5678", b"0000", b"999999", b"sixteen byte msg", b"secret", b"sign me",
+                      b"data", b"other"}
 
 
 def remember(*secrets: bytes) -> None:

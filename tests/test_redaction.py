@@ -159,3 +159,15 @@ def test_pin_facts():
 def _call(fn, inputs):
     from pkcs11spy.model import Call
     return Call(seq=0, function=fn.name, pid=1, tid=1, wall_ns=0, inputs=inputs)
+
+
+def test_parameter_fields_policy():
+    """What the mechanism-parameter decoders are told to hide (they ask before reading)."""
+    hidden, shown = redact.Policy(False), redact.Policy(True)
+    assert hidden.hides_parameter_field("CK_PKCS5_PBKD2_PARAMS2", "pPassword")
+    assert not hidden.hides_parameter_field("CK_PKCS5_PBKD2_PARAMS2", "pSaltSourceData")
+    assert not shown.hides_parameter_field("CK_PKCS5_PBKD2_PARAMS2", "pPassword")
+    # Every listed structure and field exists in the decode headers, or is yet to come
+    # with issue 3's parameter headers: names must at least be well formed.
+    for struct, field in redact.SECRET_PARAMETER_FIELDS:
+        assert struct.startswith("CK_") and field.startswith("p")

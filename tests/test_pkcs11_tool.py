@@ -28,6 +28,18 @@ def test_list_slots_same_as_direct(pkcs11_tool, spy, token, tmp_path):
     assert "C_GetSlotList" in names and "C_GetTokenInfo" in names
 
 
+def object_blocks(listing: str) -> list:
+    blocks, current = [], []
+    for line in listing.splitlines():
+        if not line.startswith(" ") and current:
+            blocks.append("\n".join(current))
+            current = []
+        current.append(line)
+    if current:
+        blocks.append("\n".join(current))
+    return sorted(blocks)
+
+
 def test_keygen_and_sign_same_as_direct(pkcs11_tool, spy, token, tmp_path):
     trace = tmp_path / "trace.txt"
     env = spy_env(token, trace)

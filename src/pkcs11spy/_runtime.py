@@ -8,7 +8,9 @@ shows the call) and ``on_exit`` after.
 Ordering and threads: a record part is written whole, under one lock, with one
 write.  Call numbers are given under that lock, so they increase in the file.  When
 other records were written between a call's entry and its exit, the exit part repeats
-the call's number and name, marked ``<resumed>``, so a reader can pair them.
+the call's number and name, marked ``<resumed>``, so a reader can pair them.  After a
+fork, parent and child may write the same file (no ``%p``) and cannot see each other's
+records: then every exit part carries its header.
 
 Errors-only mode (PKCS11SPY_ERRORS_ONLY) writes a call's entry and exit together, after
 it returned an error; a call that crashes inside the module is then not written.
@@ -22,7 +24,7 @@ import threading
 import time
 from typing import Dict, Tuple
 
-from . import __version__, config, filters, stats
+from . import __version__, config, filters, redact, stats
 from .decode import CallData, decode_inputs, decode_outputs, interfaces
 from .functions import FUNCTIONS
 from .model import Call
@@ -40,6 +42,7 @@ class Tracer:
         self.sink = sink
         self.module = module
         self._lock = threading.Lock()
+        self._lock_pid = os.getpid()
         self._next_seq = 0
         self._last_written = -1
         self._pending: Dict[int, Tuple[CallData, Call]] = {}
@@ -47,13 +50,46 @@ class Tracer:
         self.render = RENDERERS[settings.format]
         self.errors_only = settings.errors_only
         self.stats_source = None  # (ffi, lib) when PKCS11SPY_STATS is on
-        self._pid = os.getpid()  # a syscall: not once per call
-        os.register_at_fork(after_in_child=self._after_fork_in_child)
+        # The pid whose file we write; differs from getpid() first thing in a forked child.
+        self._pid = os.getpid()
+        self._file_shared = False  # with another process (after fork): always resume
+        self.policy = redact.Policy(settings.show_secrets)
+        os.register_at_fork(before=self._before_fork, after_in_child=self._after_fork_in_child,
+                            after_in_parent=self._after_fork_in_parent)
+
+    def _before_fork(self) -> None:
+        # A record part being written (os.write lets go of the GIL) completes before the
+        # fork: otherwise a part judged "not resumed" before the fork would land after
+        # the child's records.  acquire() lets go of the GIL while it waits.
+        self._locked().acquire()
 
     def _after_fork_in_child(self) -> None:
         # A thread of the parent may have held the lock at fork: it does not exist here.
         self._lock = threading.Lock()
+        self._lock_pid = os.getpid()
+
+    def _locked(self) -> threading.Lock:
+        """The lock, renewed in a forked child even when no fork hook ran (a fork by C
+        code in a Python host runs none)."""
+        if self._lock_pid != os.getpid():
+            self._after_fork_in_child()
+        return self._lock
+
+    def _after_fork_in_parent(self) -> None:
+        if not self.sink.per_process():
+            self._file_shared = True
+        self._lock.release()
+
+    def _check_fork(self) -> None:
+        """Under the lock, first thing: in a forked child (also one forked without
+        Python's hooks), move to its own file or note that the file is shared."""
+        if os.getpid() == self._pid:
+            return
         self._pid = os.getpid()
+        if self.sink.reopen_if_forked():
+            self.banner()  # a forked child's own file (%p) starts with a banner
+        elif not self.sink.per_process():
+            self._file_shared = True
 
     def banner(self) -> None:
         if self.render is json_render:
@@ -65,8 +101,8 @@ class Tracer:
     def _begin(self, c) -> Tuple[CallData, Call]:
         fn = FUNCTIONS[c.fn]
         raw = list(c.args[0:len(fn.args)])
-        data = CallData(fn, raw, self.settings.max_dump, self.settings.show_secrets)
-        call = Call(seq=-1, function=fn.name, pid=self._pid, tid=threading.get_ident(),
+        data = CallData(fn, raw, self.settings.max_dump, self.settings.show_secrets, self.policy)
+        call = Call(seq=-1, function=fn.name, pid=os.getpid(), tid=threading.get_ident(),
                     wall_ns=int(c.wall_ns))
         call.inputs = decode_inputs(data)
         call.notes.extend(data.notes)
@@ -77,7 +113,8 @@ class Tracer:
         if self.errors_only:
             self._pending[key] = (data, call)  # written at exit, if the call fails
             return
-        with self._lock:
+        with self._locked():
+            self._check_fork()
             call.seq = self._next_seq
             self._next_seq += 1
             self.sink.write(self.render.render_enter(call))
@@ -104,14 +141,16 @@ class Tracer:
         call.outputs = decode_outputs(data, rv)
         call.exit_notes.extend(data.exit_notes)
         if self.errors_only:
-            with self._lock:
+            with self._locked():
+                self._check_fork()
                 call.seq = self._next_seq
                 self._next_seq += 1
                 self.sink.write(self.render.render_enter(call) + self.render.render_exit(call))
                 self._last_written = call.seq
             return
-        with self._lock:
-            call.resumed = self._last_written != call.seq
+        with self._locked():
+            self._check_fork()
+            call.resumed = self._file_shared or self._last_written != call.seq
             self.sink.write(self.render.render_exit(call))
             self._last_written = call.seq
 
@@ -127,7 +166,8 @@ class Tracer:
             part = json_render.render_stats(stats.as_dict(snapshot), os.getpid(), when, time.time_ns())
         else:
             part = stats.render_text(snapshot, os.getpid(), when)
-        with self._lock:
+        with self._locked():
+            self._check_fork()
             self.sink.write(part)
             self._last_written = -1
 
@@ -146,7 +186,7 @@ class Tracer:
 def start(ffi, lib) -> None:
     """Set up tracing; the last step tells C that Python is ready."""
     settings = config.load(warn_stderr)
-    sink = Sink(settings.output, warn_stderr)
+    sink = Sink(settings.output, warn_stderr, settings.output_for)
     module = ffi.string(lib.spy_get_module_path()).decode("utf-8", "backslashreplace")
     tracer = Tracer(settings, sink, module)
     interfaces.bind(lib)

@@ -16,7 +16,9 @@ VARIABLES = {
     "PKCS11SPY": "path of the real PKCS#11 module (required)",
     "PKCS11SPY_OUTPUT": "trace file, opened for append; %p is replaced by the pid, %t by the start time "
                         "(default: stderr)",
-    "PKCS11SPY_SHOW_SECRETS": "1 to show PINs, secret key values and other secrets (default: hidden)",
+    "PKCS11SPY_SHOW_SECRETS": "1 to show PINs, secret key values, key material and the data of "
+                              "encrypt/decrypt/sign/verify/digest calls (default: hidden; data shown as "
+                              "length and fingerprint)",
     "PKCS11SPY_MAX_DUMP": f"bytes shown per buffer in hexdumps (default: {DEFAULT_MAX_DUMP})",
     "PKCS11SPY_DISABLE_TRACE": "set to forward calls without starting Python or tracing",
     "PKCS11SPY_FORMAT": "text (OpenSC's layout, the default) or json (JSON lines, docs/json.md)",
@@ -39,6 +41,14 @@ class Settings:
     functions: str = ""
     errors_only: bool = False
     stats: bool = False
+    output_template: Optional[str] = None  # PKCS11SPY_OUTPUT as given (before %p/%t)
+    started: float = 0.0
+
+    def output_for(self, pid: int) -> Optional[str]:
+        """The output path in a process of this pid (a forked child has its own)."""
+        if self.output_template is None:
+            return None
+        return expand_output(self.output_template, pid, self.started)
 
 
 def expand_output(template: str, pid: int, start: float) -> str:
@@ -100,9 +110,9 @@ def _choice(env: Mapping[str, str], name: str, choices, warn: Callable[[str], No
 
 def load(warn: Callable[[str], None], env: Optional[Mapping[str, str]] = None) -> Settings:
     env = os.environ if env is None else env
-    output = env.get("PKCS11SPY_OUTPUT") or None
-    if output is not None:
-        output = expand_output(output, os.getpid(), time.time())
+    template = env.get("PKCS11SPY_OUTPUT") or None
+    started = time.time()
+    output = None if template is None else expand_output(template, os.getpid(), started)
     return Settings(
         output=output,
         show_secrets=_flag(env, "PKCS11SPY_SHOW_SECRETS", warn),
@@ -111,4 +121,6 @@ def load(warn: Callable[[str], None], env: Optional[Mapping[str, str]] = None) -
         functions=env.get("PKCS11SPY_FUNCTIONS", ""),
         errors_only=_flag(env, "PKCS11SPY_ERRORS_ONLY", warn),
         stats=_flag(env, "PKCS11SPY_STATS", warn),
+        output_template=template,
+        started=started,
     )

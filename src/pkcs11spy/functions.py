@@ -30,6 +30,9 @@ class Arg:
     kind: str
     length: Optional[str] = None  # the argument holding this one's length or count
     secret: bool = False          # carries a secret: redacted unless shown on purpose
+    # Application data (plaintext, data signed or digested): shown as its length and a
+    # keyed fingerprint unless shown on purpose (see redact.py).
+    data: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,13 @@ def mechanism() -> Arg:
     return Arg("pMechanism", "CK_MECHANISM_PTR", IN, "mechanism")
 
 
-def in_bytes(name: str, length: str, ctype: str = "CK_BYTE_PTR", secret: bool = False) -> Tuple[Arg, Arg]:
-    return (Arg(name, ctype, IN, "bytes", length, secret), Arg(length, "CK_ULONG", IN, "length"))
+def in_bytes(name: str, length: str, ctype: str = "CK_BYTE_PTR", secret: bool = False,
+             data: bool = False) -> Tuple[Arg, Arg]:
+    return (Arg(name, ctype, IN, "bytes", length, secret, data), Arg(length, "CK_ULONG", IN, "length"))
 
 
-def out_bytes(name: str, length_ptr: str, secret: bool = False) -> Tuple[Arg, Arg]:
-    return (Arg(name, "CK_BYTE_PTR", OUT, "bytes", length_ptr, secret),
+def out_bytes(name: str, length_ptr: str, secret: bool = False, data: bool = False) -> Tuple[Arg, Arg]:
+    return (Arg(name, "CK_BYTE_PTR", OUT, "bytes", length_ptr, secret, data),
             Arg(length_ptr, "CK_ULONG_PTR", INOUT, "length_ptr"))
 
 
@@ -95,8 +99,11 @@ def _f(name: str, since: Tuple[int, int], *parts, own: bool = False) -> Function
     return Function(name, since, tuple(args), own)
 
 
-def _crypt(name: str, data: str, data_len: str, out: str, out_len: str) -> Function:
-    return _f(name, V2_40, session(), in_bytes(data, data_len), out_bytes(out, out_len))
+# plain: which side carries the application's data ("in": encrypt, sign, digest; "out":
+# decrypt, verify-recover); the other side (ciphertext, signature, digest) is shown.
+def _crypt(name: str, data: str, data_len: str, out: str, out_len: str, plain: str) -> Function:
+    return _f(name, V2_40, session(), in_bytes(data, data_len, data=(plain == IN)),
+              out_bytes(out, out_len, data=(plain == OUT)))
 
 
 def _init(name: str, since: Tuple[int, int] = V2_40) -> Function:
@@ -110,11 +117,11 @@ def _message_init(name: str) -> Function:
 
 
 def _update(name: str, since: Tuple[int, int] = V2_40) -> Function:
-    return _f(name, since, session(), in_bytes("pPart", "ulPartLen"))
+    return _f(name, since, session(), in_bytes("pPart", "ulPartLen", data=True))
 
 
-def _final_out(name: str, out: str, out_len: str) -> Function:
-    return _f(name, V2_40, session(), out_bytes(out, out_len))
+def _final_out(name: str, out: str, out_len: str, plain: bool = False) -> Function:
+    return _f(name, V2_40, session(), out_bytes(out, out_len, data=plain))
 
 
 def _session_only(name: str, since: Tuple[int, int] = V2_40) -> Function:
@@ -150,8 +157,11 @@ _ROWS: List[Function] = [
     _f("C_CloseAllSessions", V2_40, slot()),
     _f("C_GetSessionInfo", V2_40, session(),
        Arg("pInfo", "CK_SESSION_INFO_PTR", OUT, "struct:CK_SESSION_INFO")),
-    _final_out("C_GetOperationState", "pOperationState", "pulOperationStateLen"),
-    _f("C_SetOperationState", V2_40, session(), in_bytes("pOperationState", "ulOperationStateLen"),
+    # An operation's saved state may hold key material and data: secret.
+    _f("C_GetOperationState", V2_40, session(),
+       out_bytes("pOperationState", "pulOperationStateLen", secret=True)),
+    _f("C_SetOperationState", V2_40, session(),
+       in_bytes("pOperationState", "ulOperationStateLen", secret=True),
        handle("hEncryptionKey"), handle("hAuthenticationKey")),
     _f("C_Login", V2_40, session(), Arg("userType", "CK_USER_TYPE", IN, "enum:CKU"),
        in_bytes("pPin", "ulPinLen", "CK_UTF8CHAR_PTR", secret=True)),
@@ -173,34 +183,35 @@ _ROWS: List[Function] = [
        Arg("pulObjectCount", "CK_ULONG_PTR", OUT, "count_ptr")),
     _session_only("C_FindObjectsFinal"),
     _init("C_EncryptInit"),
-    _crypt("C_Encrypt", "pData", "ulDataLen", "pEncryptedData", "pulEncryptedDataLen"),
-    _crypt("C_EncryptUpdate", "pPart", "ulPartLen", "pEncryptedPart", "pulEncryptedPartLen"),
+    _crypt("C_Encrypt", "pData", "ulDataLen", "pEncryptedData", "pulEncryptedDataLen", IN),
+    _crypt("C_EncryptUpdate", "pPart", "ulPartLen", "pEncryptedPart", "pulEncryptedPartLen", IN),
     _final_out("C_EncryptFinal", "pLastEncryptedPart", "pulLastEncryptedPartLen"),
     _init("C_DecryptInit"),
-    _crypt("C_Decrypt", "pEncryptedData", "ulEncryptedDataLen", "pData", "pulDataLen"),
-    _crypt("C_DecryptUpdate", "pEncryptedPart", "ulEncryptedPartLen", "pPart", "pulPartLen"),
-    _final_out("C_DecryptFinal", "pLastPart", "pulLastPartLen"),
+    _crypt("C_Decrypt", "pEncryptedData", "ulEncryptedDataLen", "pData", "pulDataLen", OUT),
+    _crypt("C_DecryptUpdate", "pEncryptedPart", "ulEncryptedPartLen", "pPart", "pulPartLen", OUT),
+    _final_out("C_DecryptFinal", "pLastPart", "pulLastPartLen", plain=True),
     _f("C_DigestInit", V2_40, session(), mechanism()),
-    _crypt("C_Digest", "pData", "ulDataLen", "pDigest", "pulDigestLen"),
+    _crypt("C_Digest", "pData", "ulDataLen", "pDigest", "pulDigestLen", IN),
     _update("C_DigestUpdate"),
     _f("C_DigestKey", V2_40, session(), handle("hKey")),
     _final_out("C_DigestFinal", "pDigest", "pulDigestLen"),
     _init("C_SignInit"),
-    _crypt("C_Sign", "pData", "ulDataLen", "pSignature", "pulSignatureLen"),
+    _crypt("C_Sign", "pData", "ulDataLen", "pSignature", "pulSignatureLen", IN),
     _update("C_SignUpdate"),
     _final_out("C_SignFinal", "pSignature", "pulSignatureLen"),
     _init("C_SignRecoverInit"),
-    _crypt("C_SignRecover", "pData", "ulDataLen", "pSignature", "pulSignatureLen"),
+    _crypt("C_SignRecover", "pData", "ulDataLen", "pSignature", "pulSignatureLen", IN),
     _init("C_VerifyInit"),
-    _f("C_Verify", V2_40, session(), in_bytes("pData", "ulDataLen"), in_bytes("pSignature", "ulSignatureLen")),
+    _f("C_Verify", V2_40, session(), in_bytes("pData", "ulDataLen", data=True),
+       in_bytes("pSignature", "ulSignatureLen")),
     _update("C_VerifyUpdate"),
     _f("C_VerifyFinal", V2_40, session(), in_bytes("pSignature", "ulSignatureLen")),
     _init("C_VerifyRecoverInit"),
-    _crypt("C_VerifyRecover", "pSignature", "ulSignatureLen", "pData", "pulDataLen"),
-    _crypt("C_DigestEncryptUpdate", "pPart", "ulPartLen", "pEncryptedPart", "pulEncryptedPartLen"),
-    _crypt("C_DecryptDigestUpdate", "pEncryptedPart", "ulEncryptedPartLen", "pPart", "pulPartLen"),
-    _crypt("C_SignEncryptUpdate", "pPart", "ulPartLen", "pEncryptedPart", "pulEncryptedPartLen"),
-    _crypt("C_DecryptVerifyUpdate", "pEncryptedPart", "ulEncryptedPartLen", "pPart", "pulPartLen"),
+    _crypt("C_VerifyRecover", "pSignature", "ulSignatureLen", "pData", "pulDataLen", OUT),
+    _crypt("C_DigestEncryptUpdate", "pPart", "ulPartLen", "pEncryptedPart", "pulEncryptedPartLen", IN),
+    _crypt("C_DecryptDigestUpdate", "pEncryptedPart", "ulEncryptedPartLen", "pPart", "pulPartLen", OUT),
+    _crypt("C_SignEncryptUpdate", "pPart", "ulPartLen", "pEncryptedPart", "pulEncryptedPartLen", IN),
+    _crypt("C_DecryptVerifyUpdate", "pEncryptedPart", "ulEncryptedPartLen", "pPart", "pulPartLen", OUT),
     _f("C_GenerateKey", V2_40, session(), mechanism(), template("pTemplate", "ulCount"), handle_out("phKey")),
     _f("C_GenerateKeyPair", V2_40, session(), mechanism(),
        template("pPublicKeyTemplate", "ulPublicKeyAttributeCount"),
@@ -236,32 +247,32 @@ _ROWS: List[Function] = [
     _f("C_SessionCancel", V3_0, session(), Arg("flags", "CK_FLAGS", IN, "flags:session_cancel")),
     _message_init("C_MessageEncryptInit"),
     _f("C_EncryptMessage", V3_0, session(), message_param(), in_bytes("pAssociatedData", "ulAssociatedDataLen"),
-       in_bytes("pPlaintext", "ulPlaintextLen"), out_bytes("pCiphertext", "pulCiphertextLen")),
+       in_bytes("pPlaintext", "ulPlaintextLen", data=True), out_bytes("pCiphertext", "pulCiphertextLen")),
     _f("C_EncryptMessageBegin", V3_0, session(), message_param(),
        in_bytes("pAssociatedData", "ulAssociatedDataLen")),
-    _f("C_EncryptMessageNext", V3_0, session(), message_param(), in_bytes("pPlaintextPart", "ulPlaintextPartLen"),
+    _f("C_EncryptMessageNext", V3_0, session(), message_param(), in_bytes("pPlaintextPart", "ulPlaintextPartLen", data=True),
        out_bytes("pCiphertextPart", "pulCiphertextPartLen"), Arg("flags", "CK_FLAGS", IN, "flags:message")),
     _session_only("C_MessageEncryptFinal", V3_0),
     _message_init("C_MessageDecryptInit"),
     _f("C_DecryptMessage", V3_0, session(), message_param(), in_bytes("pAssociatedData", "ulAssociatedDataLen"),
-       in_bytes("pCiphertext", "ulCiphertextLen"), out_bytes("pPlaintext", "pulPlaintextLen")),
+       in_bytes("pCiphertext", "ulCiphertextLen"), out_bytes("pPlaintext", "pulPlaintextLen", data=True)),
     _f("C_DecryptMessageBegin", V3_0, session(), message_param(),
        in_bytes("pAssociatedData", "ulAssociatedDataLen")),
     _f("C_DecryptMessageNext", V3_0, session(), message_param(), in_bytes("pCiphertextPart", "ulCiphertextPartLen"),
-       out_bytes("pPlaintextPart", "pulPlaintextPartLen"), Arg("flags", "CK_FLAGS", IN, "flags:message")),
+       out_bytes("pPlaintextPart", "pulPlaintextPartLen", data=True), Arg("flags", "CK_FLAGS", IN, "flags:message")),
     _session_only("C_MessageDecryptFinal", V3_0),
     _message_init("C_MessageSignInit"),
-    _f("C_SignMessage", V3_0, session(), message_param(), in_bytes("pData", "ulDataLen"),
+    _f("C_SignMessage", V3_0, session(), message_param(), in_bytes("pData", "ulDataLen", data=True),
        out_bytes("pSignature", "pulSignatureLen")),
     _f("C_SignMessageBegin", V3_0, session(), message_param()),
-    _f("C_SignMessageNext", V3_0, session(), message_param(), in_bytes("pData", "ulDataLen"),
+    _f("C_SignMessageNext", V3_0, session(), message_param(), in_bytes("pData", "ulDataLen", data=True),
        out_bytes("pSignature", "pulSignatureLen")),
     _session_only("C_MessageSignFinal", V3_0),
     _message_init("C_MessageVerifyInit"),
-    _f("C_VerifyMessage", V3_0, session(), message_param(), in_bytes("pData", "ulDataLen"),
+    _f("C_VerifyMessage", V3_0, session(), message_param(), in_bytes("pData", "ulDataLen", data=True),
        in_bytes("pSignature", "ulSignatureLen")),
     _f("C_VerifyMessageBegin", V3_0, session(), message_param()),
-    _f("C_VerifyMessageNext", V3_0, session(), message_param(), in_bytes("pData", "ulDataLen"),
+    _f("C_VerifyMessageNext", V3_0, session(), message_param(), in_bytes("pData", "ulDataLen", data=True),
        in_bytes("pSignature", "ulSignatureLen")),
     _session_only("C_MessageVerifyFinal", V3_0),
     # --- PKCS#11 3.2: appended in CK_FUNCTION_LIST_3_2 ------------------------------------
@@ -274,7 +285,7 @@ _ROWS: List[Function] = [
        handle_out("phKey")),
     _f("C_VerifySignatureInit", V3_2, session(), mechanism(), handle("hKey"),
        in_bytes("pSignature", "ulSignatureLen")),
-    _f("C_VerifySignature", V3_2, session(), in_bytes("pData", "ulDataLen")),
+    _f("C_VerifySignature", V3_2, session(), in_bytes("pData", "ulDataLen", data=True)),
     _update("C_VerifySignatureUpdate", V3_2),
     _session_only("C_VerifySignatureFinal", V3_2),
     _f("C_GetSessionValidationFlags", V3_2, session(),

@@ -27,3 +27,20 @@ def _declarations(path: str) -> str:
 ffi = cffi.FFI()
 for _path in header_files():
     ffi.cdef(_declarations(_path))
+
+
+def _renew_locks_in_child() -> None:
+    # cffi parses a type string the first time it is used (milliseconds each) under a
+    # lock of this ffi and a module lock of its parser.  A thread of the parent may hold
+    # them at fork: the child, which lacks that thread, would wait for ever (seen in
+    # tests: fork while another thread decodes its first C_GetInfo).  The child gets
+    # fresh locks.
+    from cffi import cparser
+    from cffi.lock import allocate_lock
+    if hasattr(ffi, "_lock"):
+        ffi._lock = allocate_lock()
+    if getattr(cparser, "lock", None) is not None:
+        cparser.lock = allocate_lock()
+
+
+os.register_at_fork(after_in_child=_renew_locks_in_child)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from typing import Callable, Dict, List, Optional
 
-from .. import catalog
+from .. import catalog, redact
 from ..memory import ULONG_SIZE, memory
 from ..model import (Attribute, BigInt, Bool, Bytes, Date, DecodeError, DistinguishedName, Items, Null,
                      Redacted, Scalar, Template, Text, Unavailable, Unreadable, Value, Version)
@@ -20,7 +20,7 @@ from .values import CK_UNAVAILABLE_INFORMATION
 CKA_CLASS = 0x0
 CKA_KEY_TYPE = 0x100
 CKO_CERTIFICATE = 0x1
-MAX_ATTRIBUTES = 1024   # a count beyond this is garbage: shown cut
+MAX_ATTRIBUTES = 1024   # a count beyond this is garbage: not read
 MAX_DEPTH = 4           # nested templates
 
 
@@ -30,6 +30,7 @@ class Context:
     def __init__(self, cap: int, show_secrets: bool) -> None:
         self.cap = cap
         self.show_secrets = show_secrets
+        self.policy = redact.default_policy(show_secrets)  # CallData puts the tracer's here
 
 
 class Scope:
@@ -237,13 +238,16 @@ def attribute(a, ctx: Context, depth: int, scope: Optional[Scope], with_value: b
         return Attribute(name, length, None if address else Null(length))
     if address == 0:
         return Attribute(name, length, Null(length))
-    if catalog.is_secret_attribute(atype, scope.cls) and not ctx.show_secrets:
+    if ctx.policy.hides_attribute(atype, scope.cls):
         return Attribute(name, length, Redacted(length, "secret attribute value"))
     kind = _kind(atype)
     whole = kind in WHOLE_VALUE_KINDS and length <= WHOLE_VALUE_LIMIT
     limit = length if whole or kind in ("template", "mechanism_list", "ulong_list") else min(length, ctx.cap)
     if limit > 64 * 1024 * 1024:
         return Attribute(name, length, Unreadable(address, length))
+    if kind == "template" and length > MAX_ATTRIBUTES * ffi.sizeof("CK_ATTRIBUTE"):
+        # As for a top-level template: a broken length is not read (see template()).
+        return Attribute(name, length, Unavailable(f"<{length} bytes: not a plausible template, not read>"))
     data = memory.read(address, limit)
     if data is None and whole and limit > ctx.cap:
         # The rest is unmapped: show what a dump would, undecoded (a cut value does not parse).
@@ -300,7 +304,11 @@ def template(address: int, count: int, ctx: Context, with_value: bool = True,
              cls: Optional[int] = None, key_type: Optional[int] = None) -> Value:
     if address == 0:
         return Null(count if count else None)
-    shown = min(count, MAX_ATTRIBUTES)
+    if count > MAX_ATTRIBUTES:
+        # A broken count: reading that many would show whatever memory follows the
+        # array (other data of the process, secrets included).  Not read.
+        return Unavailable(f"<{count} attributes: not a plausible count, not read>")
+    shown = count
     array = memory.array("CK_ATTRIBUTE", address, shown)
     if array is None:
         return Unreadable(address, count)

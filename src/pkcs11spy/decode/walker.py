@@ -15,6 +15,8 @@ from ..model import (Arg, Bytes, Const, DecodeError, Field, InOut, Items, Mechan
 from .. import catalog
 from ..native import ffi
 from . import attributes, interfaces, mechanisms, message, values
+from .. import redact
+from . import attributes, values
 
 CKR_OK = 0x0
 CKR_ATTRIBUTE_SENSITIVE = 0x11
@@ -28,10 +30,14 @@ MAX_LIST_ITEMS = 4096
 class CallData:
     """One call's raw arguments and what decoding learned on entry."""
 
-    def __init__(self, function: Function, raw: List[int], cap: int, show_secrets: bool) -> None:
+    def __init__(self, function: Function, raw: List[int], cap: int, show_secrets: bool,
+                 policy: Optional[redact.Policy] = None) -> None:
         self.function = function
         self.raw = {a.name: raw[i] for i, a in enumerate(function.args)}
+        # The tracer passes its one policy (it remembers PIN limits across calls).
+        self.policy = policy if policy is not None else redact.default_policy(show_secrets)
         self.ctx = attributes.Context(cap, show_secrets)
+        self.ctx.policy = self.policy
         self.rv: Optional[int] = None
         self.entry: Dict[str, Value] = {}   # in-side values of in/out arguments
         self.mechanism: Optional[int] = None  # of a pMechanism argument: implies key types
@@ -71,24 +77,18 @@ def _in_pointer(call: CallData, arg: FnArg) -> Value:
 
 def _in_bytes(call: CallData, arg: FnArg) -> Value:
     address, length = call.value(arg.name), call.value(arg.length)
-    if arg.secret and not call.ctx.show_secrets:
-        return values.secret(address, length, _secret_name(arg))
+    if call.policy.hides(arg):
+        return call.policy.redacted(arg, address, length, _slot_of(call))
     return values.buffer(address, length, call.ctx.cap)
 
 
-def _secret_name(arg: FnArg) -> str:
-    lowered = arg.name.lower()
-    if "pin" in lowered:
-        return "PIN"
-    if "username" in lowered:
-        return "user name"
-    if "wrapped" in lowered:
-        return "wrapped key"
-    if "random" in lowered:
-        return "random data"
-    if "seed" in lowered:
-        return "seed"
-    return "secret"
+def _slot_of(call: CallData) -> Optional[int]:
+    """The slot a call is about (PIN facts depend on the token's limits)."""
+    if "slotID" in call.raw:
+        return call.raw["slotID"]
+    if "hSession" in call.raw:
+        return call.policy.slot_of_session(call.raw["hSession"])
+    return None
 
 
 def _in_count(call: CallData, arg: FnArg) -> Optional[Value]:
@@ -268,8 +268,8 @@ def _out_bytes(call: CallData, arg: FnArg) -> List[Arg]:
         return [Arg(label, Unreadable(call.value(partner.name), ULONG_SIZE))]
     if address == 0:
         return [Arg(label, Null(length))]
-    if arg.secret and not call.ctx.show_secrets:
-        return [Arg(label, values.secret(address, length, _secret_name(arg)))]
+    if call.policy.hides(arg):
+        return [Arg(label, call.policy.redacted(arg, address, length, _slot_of(call)))]
     return [Arg(label, values.buffer(address, length, call.ctx.cap))]
 
 
@@ -491,6 +491,10 @@ def decode_outputs(call: CallData, rv: int) -> List[Arg]:
             shown.append(Arg(arg.name, result))
         else:
             shown.extend(result)
+    try:
+        call.policy.learn(call.function.name, call.raw, rv)
+    except Exception:
+        pass  # only PIN facts of later calls depend on it
     return shown
 
 

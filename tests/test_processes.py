@@ -1,0 +1,119 @@
+"""Processes and a changing world: fork (also while another thread is inside a traced
+call), one file per process with %p, C_Finalize then C_Initialize, the host unloading and
+reloading the spy, and the output becoming unwritable mid-run."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from conftest import HERE, read, run, spy_env
+from trace_parse import parse
+
+
+def children(stdout: str) -> list:
+    return [int(ln.split()[1]) for ln in stdout.splitlines() if ln.startswith("child ")]
+
+
+@pytest.mark.parametrize("busy", ["softhsm", "blocked"])
+def test_fork_while_another_thread_is_in_a_call(c_host, crashmod, spy, token, tmp_path, busy):
+    """busy=softhsm: a thread loops on C_GetInfo (mostly inside the spy's Python);
+    busy=blocked: a thread sits inside a C_GetSlotInfo the module makes last 300 ms."""
+    trace = tmp_path / "trace.txt"
+    if busy == "softhsm":
+        env, function = spy_env(token, trace), "C_GetInfo"
+    else:
+        env = {"PKCS11SPY": crashmod, "PKCS11SPY_OUTPUT": str(trace),
+               "CRASHMOD_IN": "C_GetSlotInfo", "CRASHMOD_DO": "sleep:300"}
+        function = "C_GetSlotInfo"
+    r = run([c_host, "fork", spy, function, "8"], env, timeout=200)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "forks 8 hung 0" in r.stdout
+    pids = children(r.stdout)
+    assert len(pids) == 8
+    records = parse(read(trace))
+    parent = records[0].pid
+    for pid in pids:
+        mine = [rec for rec in records if rec.pid == pid]
+        assert [rec.function for rec in mine] == ["C_GetInfo"], pid
+        assert mine[0].rv == 0
+    assert all(rec.pid in pids or rec.pid == parent for rec in records)
+
+
+def test_one_file_per_process(c_host, spy, token, tmp_path):
+    out = tmp_path / "traces"
+    out.mkdir()
+    r = run([c_host, "fork", spy, "C_GetInfo", "3"], spy_env(token, str(out / "trace-%p.txt")), timeout=200)
+    assert "forks 3 hung 0" in r.stdout
+    files = sorted(os.listdir(out))
+    assert len(files) == 4
+    for pid in children(r.stdout):
+        text = read(out / f"trace-{pid}.txt")
+        assert text.startswith("*************** pkcs11spy ")
+        records = parse(text)
+        assert [(rec.pid, rec.function) for rec in records] == [(pid, "C_GetInfo")]
+
+
+def test_finalize_then_initialize_again(c_host, spy, token, tmp_path):
+    import cbuild
+    first_call = cbuild.compile_host("c/first_call.c", str(tmp_path))
+    trace = tmp_path / "trace.txt"
+    calls = ["C_Initialize", "C_GetInfo", "C_Finalize"] * 3
+    direct = run([first_call, token.module] + calls, token.env())
+    spied = run([first_call, spy] + calls, spy_env(token, trace))
+    assert spied.stdout == direct.stdout and spied.returncode == 0
+    assert all(line.endswith(" 0") for line in spied.stdout.splitlines())
+    assert [rec.function for rec in parse(read(trace))] == calls
+
+
+def test_host_unloads_and_reloads_the_spy(c_host, spy, token, tmp_path):
+    trace = tmp_path / "trace.txt"
+    direct = run([c_host, "reload", token.module], token.env())
+    spied = run([c_host, "reload", spy], spy_env(token, trace))
+    assert spied.returncode == 0, spied.stderr
+    assert spied.stdout == direct.stdout
+    records = parse(read(trace))
+    assert [rec.function for rec in records] == ["C_GetFunctionList", "C_Initialize", "C_GetInfo", "C_Finalize"] * 2
+    assert all(rec.rv == 0 for rec in records)
+
+
+def test_full_disk_mid_run(pkcs11_tool, spy, token):
+    """/dev/full opens fine and fails every write with ENOSPC, like a disk that fills."""
+    r = run([pkcs11_tool, "--module", spy, "-L"], spy_env(token, "/dev/full"))
+    assert r.returncode == 0 and "test-token" in r.stdout
+    warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("pkcs11spy:")]
+    assert len(warnings) == 1 and "writing the trace to /dev/full failed" in warnings[0], r.stderr
+    records = parse(r.stderr.split(warnings[0], 1)[1])
+    assert [rec.function for rec in records][-1] == "C_Finalize"
+    assert "C_GetTokenInfo" in [rec.function for rec in records]
+
+
+def test_output_directory_removed_mid_run(spy, token, tmp_path):
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    trace = folder / "trace.txt"
+    r = run([sys.executable, os.path.join(HERE, "clients", "remove_output.py"), spy, str(folder)],
+            spy_env(token, trace), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[1:] == ["test-token", "8"]
+    warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("pkcs11spy:")]
+    assert len(warnings) == 1 and "the file was removed" in warnings[0] and "continues on stderr" in warnings[0]
+    after = parse(r.stderr.split(warnings[0], 1)[1])
+    assert "C_GenerateRandom" in [rec.function for rec in after]
+
+
+def test_fork_in_a_python_host(spy, token, tmp_path):
+    """python-pkcs11 releases the GIL in calls; Python's own fork hooks apply here."""
+    trace = tmp_path / "trace.txt"
+    r = run([sys.executable, os.path.join(HERE, "clients", "fork_busy.py"), spy, "6"], spy_env(token, trace),
+            timeout=200)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "hung 0"
+    pids = children(r.stdout)
+    records = parse(read(trace))
+    for pid in pids:
+        mine = [rec for rec in records if rec.pid == pid]
+        # get_slots(): C_GetSlotList (size, then list), C_GetSlotInfo per slot.
+        assert {rec.function for rec in mine} == {"C_GetSlotList", "C_GetSlotInfo"}, pid
+        assert all(rec.rv == 0 for rec in mine)

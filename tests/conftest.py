@@ -102,6 +102,8 @@ def iface_host(tmp_path_factory) -> str:
     from p11test import build_host
     return build_host(str(tmp_path_factory.mktemp("iface_host")))
 
+
+@pytest.fixture(scope="session")
 def c_host(tmp_path_factory) -> str:
     """tests/c/host.c: a C host with session/threads/fork/reload/loop modes."""
     import cbuild

@@ -87,8 +87,9 @@ def test_wait_for_slot_event_and_open_session_outputs_only_on_ok():
 
 def test_hexdump_rows_printable_ascii_and_the_cap():
     data = buf(bytes(range(0x1E, 0x2E)) + b"\x7e\x7f\x80\xff" + b"\x00" * (1048576 - 20))
-    fn = BY_NAME["C_Digest"]
-    raw = {"hSession": 1, "pData": addr(data), "ulDataLen": 1048576}
+    # A signature: not application data, so dumped (data is fingerprinted by default).
+    fn = BY_NAME["C_VerifyFinal"]
+    raw = {"hSession": 1, "pSignature": addr(data), "ulSignatureLen": 1048576}
     c = CallData(fn, [raw.get(a.name, 0) for a in fn.args], 4096, False)
     ins = lines("[in]", decode_inputs(c))
     assert ins[1].endswith(" / 1048576")

@@ -49,7 +49,8 @@ def test_python_pkcs11_session_validates(spy, token, tmp_path, validator):
     # The login's PIN is a redaction marker, never the PIN.
     login = next(r for r in enters.values() if r["function"] == "C_Login")
     pin = next(a["value"] for a in login["in"] if a["name"].startswith("pPin"))
-    assert pin == {"type": "redacted", "what": "PIN", "length": 4, "facts": ["printable text"]}
+    assert pin == {"type": "redacted", "what": "PIN", "length": 4,
+                   "facts": ["printable text", "length within the token's 4..255"]}
     assert "1234" not in read(trace).replace('"length":4', "")
     # A signature comes back as bytes with its length.
     signs = [e for e in exits.values() if e["function"] == "C_Sign" and e["rv_name"] == "CKR_OK"]

@@ -261,20 +261,20 @@ class Analyzer:
             cl = next((d for d in (query.arg("pSlotList", "out").details if query.arg("pSlotList", "out") else [])
                        if d.startswith("Count is")), None)
             queried = parse_number(cl.split()[-1]) if cl else None
-        if call.rv == CKR_BUFFER_TOO_SMALL or (queried is not None and out_count is not None and queried != out_count
-                                               and call.ok):
-            self.add(Finding("slotlist-count-changed", [c for c in (query, call) if c],
-                             f"The slot count changed between the size query ({queried}) and the fill call "
-                             f"({out_count}, {call.rv_name}).",
-                             "A reader or token came or went in between; the caller must loop until the two "
-                             "counts agree."))
-        elif call.ok and in_count is not None and out_count == in_count and (
+        if call.ok and in_count is not None and out_count == in_count and (
                 (queried is not None and queried != in_count) or len(listed) < (out_count or 0)):
             self.add(Finding("slotlist-count-is-capacity", [call],
                              f"C_GetSlotList returned a count ({out_count}) equal to the caller's capacity but "
                              f"listed {len(listed)} slot(s) (size query said {queried}).",
                              "The module may leave the capacity in *pulCount instead of the real count; "
                              "check the module's slot handling."))
+        elif call.rv == CKR_BUFFER_TOO_SMALL or (queried is not None and out_count is not None and queried != out_count
+                                               and call.ok):
+            self.add(Finding("slotlist-count-changed", [c for c in (query, call) if c],
+                             f"The slot count changed between the size query ({queried}) and the fill call "
+                             f"({out_count}, {call.rv_name}).",
+                             "A reader or token came or went in between; the caller must loop until the two "
+                             "counts agree."))
 
     def _login(self, p: ProcessState, call: TraceCall) -> None:
         fn = call.function

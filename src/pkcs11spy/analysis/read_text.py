@@ -40,7 +40,6 @@ class TextReader:
         self.module: Optional[str] = None
         self.current: Optional[TraceCall] = None
         self.arg: Optional[TraceArg] = None
-        self.entered: set = set()
         self.pending: Dict[Tuple[str, int], TraceCall] = {}
         self.header: Optional[Tuple[int, str, bool, int]] = None  # seq, fn, resumed, line
         self.calls = 0
@@ -59,9 +58,8 @@ class TextReader:
         return f"#{max(self.banners, 1)}"
 
     def _enter(self, call: TraceCall) -> Iterator[Event]:
-        key = (call.process, call.seq)
-        if key not in self.entered:
-            self.entered.add(key)
+        if not call.entered:
+            call.entered = True
             yield Event("enter", call)
 
     def _close_part(self) -> Iterator[Event]:
@@ -92,6 +90,9 @@ class TextReader:
         self.pending.clear()
 
     def _split_fused(self, line: str) -> Iterator[str]:
+        if not ("Returned:" in line[1:] or ": C_" in line or "*****" in line or "; T:" in line):
+            yield line  # the common case, without a regular expression
+            return
         m = FUSED.search(line)
         if m is None or line.startswith("    "):
             yield line
@@ -111,12 +112,21 @@ class TextReader:
                 yield from self._start_call((None, None, t.group(1)))
                 return
             yield from self._start_call(None)
-        h = HEADER.match(line)
+        first = line[:1]
+        if first == "[":
+            a = ARG.match(line)
+            if a:
+                yield from self._argument(a.group(1), a.group(2))
+                return
+        elif first == " " and self.arg is not None:
+            self._detail(line)
+            return
+        h = HEADER.match(line) if first.isdigit() else None
         if h:
             yield from self._close_part()
             self.header = (int(h.group(1)), h.group(2), bool(h.group(3)), self.lineno)
             return
-        b = BANNER.match(line)
+        b = BANNER.match(line) if first == "*" else None
         if b:
             yield from self._close_part()
             self.banners += 1
@@ -158,8 +168,7 @@ class TextReader:
             if call is None or call.function != fn:
                 self._warn(at, f"'<resumed>' part of call {seq} {fn} whose start is not in this file")
                 call = TraceCall(self.source, at, self.fmt, process, seq, fn, tid, timeline and timeline[2],
-                                 module=self.module)
-                self.entered.add(key)
+                                 module=self.module, entered=True)
                 yield Event("enter", call)
             self.current = call
             self.arg = None
@@ -168,7 +177,6 @@ class TextReader:
             stale = self.pending.pop(key)
             self._warn(at, f"call number {seq} reused before {stale.function} (line {stale.line}) returned")
             yield Event("hang", stale)
-        self.entered.discard(key)
         self.calls += 1
         if self.calls == 1 and self.fmt == "text":
             self.fmt = "pkcs11spy" if timeline and timeline[0] else "opensc"

@@ -11,6 +11,7 @@ from typing import Dict, List, Optional
 
 MAX_DETAIL_LINES = 64  # per argument: enough for token info and templates, bounded for 1 GB traces
 
+BRACKETS = re.compile(r"\[[^\]]*\]")
 HEX_OR_DEC = re.compile(r"^(-?0x[0-9a-fA-F]+|-?\d+)\b")
 
 
@@ -21,11 +22,13 @@ class TraceArg:
     details: List[str] = field(default_factory=list)
     dropped: int = 0   # detail lines not kept
     data: Optional[bytes] = None  # buffer bytes when the trace shows them (first few hundred)
+    key: str = ""      # the name without '*' and '[len]': 'pPin', 'pulCount', 'pMechanism->type'
 
-    @property
-    def key(self) -> str:
-        """The name without '*' and '[len]': 'pPin', 'pulCount', 'pMechanism->type'."""
-        return re.sub(r"\[[^\]]*\]", "", self.name).lstrip("*").rstrip(":")
+    def __post_init__(self) -> None:
+        name = self.name
+        if "[" in name:
+            name = BRACKETS.sub("", name)
+        self.key = name.lstrip("*").rstrip(":")
 
     def add_detail(self, line: str) -> None:
         if len(self.details) < MAX_DETAIL_LINES:
@@ -50,6 +53,7 @@ class TraceCall:
     rv_name: Optional[str] = None
     duration_ms: Optional[float] = None
     module: Optional[str] = None
+    entered: bool = False      # the reader has announced it (an 'enter' event)
 
     @property
     def ref(self) -> str:
@@ -66,7 +70,14 @@ class TraceCall:
         return self.rv == 0
 
     def arg(self, key: str, side: str = "in") -> Optional[TraceArg]:
-        for a in (self.ins if side == "in" else self.outs):
+        args = self.ins if side == "in" else self.outs
+        if len(args) > 4:  # long argument lists: one dictionary instead of repeated scans
+            index = self.__dict__.get("_index_" + side)
+            if index is None or index[0] != len(args):
+                index = (len(args), {a.key: a for a in reversed(args)})
+                self.__dict__["_index_" + side] = index
+            return index[1].get(key)
+        for a in args:
             if a.key == key:
                 return a
         return None

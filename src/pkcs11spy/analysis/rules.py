@@ -213,6 +213,22 @@ class Analyzer:
             p.sessions.clear()
 
     def _trusted_outputs(self, p: ProcessState, call: TraceCall) -> None:
+        if p.failed_handles:
+            self._used_failed_handle(p, call)
+        if not call.ok and call.rv != CKR_BUFFER_TOO_SMALL:
+            for a in call.outs:
+                if a.key in HANDLE_OUTPUTS:
+                    v = parse_number(a.value.split("=>")[-1])
+                    if v:
+                        p.failed_handles[v] = call
+        elif call.ok and p.failed_handles:
+            for a in call.outs:
+                if a.key in HANDLE_OUTPUTS:
+                    v = parse_number(a.value.split("=>")[-1])
+                    if v is not None:
+                        p.failed_handles.pop(v, None)
+
+    def _used_failed_handle(self, p: ProcessState, call: TraceCall) -> None:
         for key in HANDLE_INPUTS:
             v = call.number(key)
             if v is not None and v in p.failed_handles:
@@ -222,18 +238,6 @@ class Analyzer:
                                  f"{bad.function} #{bad.seq}, which failed with {bad.rv_name}.",
                                  "Outputs of a failed call are not valid: check the caller's error handling "
                                  "after that call."))
-        if not call.ok and call.rv != CKR_BUFFER_TOO_SMALL:
-            for a in call.outs:
-                if a.key in HANDLE_OUTPUTS:
-                    v = parse_number(a.value.split("=>")[-1])
-                    if v:
-                        p.failed_handles[v] = call
-        elif call.ok:
-            for a in call.outs:
-                if a.key in HANDLE_OUTPUTS:
-                    v = parse_number(a.value.split("=>")[-1])
-                    if v is not None:
-                        p.failed_handles.pop(v, None)
 
     def _slot_list(self, p: ProcessState, call: TraceCall) -> None:
         if call.function != "C_GetSlotList":

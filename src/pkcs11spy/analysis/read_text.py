@@ -24,7 +24,7 @@ ARG_BLOCK = re.compile(r"^(\S+?):\s*(.*)$")
 ARG_BUFFER = re.compile(r"^(\S+) ([0-9a-fA-F]{8,16} / -?\d+.*)$")
 HEXROW = re.compile(r"^\s{4}[0-9A-Fa-f]{8}  ((?:[0-9A-Fa-f]{2} ?){1,16})")
 # Pieces that begin a new record or line; OpenSC fuses them onto other lines when threads race.
-FUSED = re.compile(r"(?<=\S)(Returned:\s+-?\d|(?<!\*)\*{5,} |P:\d+; T:|(?<![0-9A-Fa-fx])\d+: C_\w+\s*$)")
+FUSED = re.compile(r"(?<=.)(Returned:\s+-?\d|(?<![*\s])\*{5,} |P:\d+; T:|(?<![0-9A-Fa-fx\s])\d+: C_\w+\s*$)")
 MAX_BYTES = 512
 MAX_WARNINGS = 50
 
@@ -94,7 +94,7 @@ class TextReader:
             yield line  # the common case, without a regular expression
             return
         m = FUSED.search(line)
-        if m is None or line.startswith("    "):
+        if m is None:
             yield line
             return
         self._warn(self.lineno, f"two records fused on one line (threads writing without a lock): {line[:80]!r}")

@@ -37,7 +37,7 @@ class TraceArg:
             self.dropped += 1
 
 
-@dataclass
+@dataclass(eq=False)  # calls are compared by identity
 class TraceCall:
     source: str
     line: int                  # line of the call's header in its file

@@ -72,6 +72,8 @@ class ProcessState:
     sessions: Dict[int, SessionState] = field(default_factory=dict)
     token_info: Optional[TraceCall] = None
     logins_ok: List[TraceCall] = field(default_factory=list)
+    logins_running: List[TraceCall] = field(default_factory=list)  # entered, not yet returned
+    already_waiting: List[TraceCall] = field(default_factory=list)  # ALREADY_LOGGED_IN, winner not seen yet
     failed_handles: Dict[int, TraceCall] = field(default_factory=dict)
     slot_query: Dict[str, TraceCall] = field(default_factory=dict)  # thread -> last size query
     key_types: Dict[int, str] = field(default_factory=dict)
@@ -125,6 +127,11 @@ class Analyzer:
                                      "paths, including error paths (leaked sessions end in CKR_SESSION_COUNT)."))
             for f in p.pin_waiting:
                 f.details.append("no later C_GetTokenInfo in the trace shows the PIN counters")
+            for call in p.already_waiting:
+                self.add(Finding("login-concurrent-threads", [call],
+                                 f"C_Login failed with CKR_USER_ALREADY_LOGGED_IN in thread {call.tid} while "
+                                 "another thread's login was running.",
+                                 "Login state is per token, shared by all sessions and threads: log in once."))
 
     # -- entry: ordering rules ----------------------------------------------------------
     def _enter(self, call: TraceCall) -> None:
@@ -136,6 +143,8 @@ class Analyzer:
         h = call.session
         if h is not None and h in p.sessions and call.tid:
             p.sessions[h].threads.add(call.tid)
+        if fn == "C_Login":
+            p.logins_running.append(call)
 
     # -- exit: result rules --------------------------------------------------------------
     def _exit(self, call: TraceCall) -> None:
@@ -292,19 +301,22 @@ class Analyzer:
         if fn != "C_Login":
             return
         user = call.text("userType") or ""
+        p.logins_running = [c for c in p.logins_running if c is not call]
         if call.rv == CKR_USER_ALREADY_LOGGED_IN:
             others = [c for c in p.logins_ok if c.tid != call.tid]
             if others:
-                self.add(Finding("login-concurrent-threads", [others[-1], call],
-                                 f"C_Login failed with CKR_USER_ALREADY_LOGGED_IN in thread {call.tid} after "
-                                 f"thread {others[-1].tid} logged in (#{others[-1].seq}).",
-                                 "Login state is per token, shared by all sessions and threads: log in once, or "
-                                 "treat CKR_USER_ALREADY_LOGGED_IN as success."))
+                self._already_logged_in(others[-1], call)
+            elif any(c.tid != call.tid for c in p.logins_running):
+                p.already_waiting.append(call)  # the login that won may still be running
             else:
-                self.add(Finding("login-concurrent-threads", [c for c in (p.logins_ok[-1:] + [call]) if c],
+                self.add(Finding("login-concurrent-threads", p.logins_ok[-1:] + [call],
                                  "C_Login failed with CKR_USER_ALREADY_LOGGED_IN: the token was logged in already.",
                                  "Login is per token: check the session state (C_GetSessionInfo) before "
                                  "logging in again."))
+        if call.ok and p.already_waiting and "CONTEXT_SPECIFIC" not in user:
+            for waiting in p.already_waiting:
+                self._already_logged_in(call, waiting)
+            p.already_waiting.clear()
         if call.ok and "CONTEXT_SPECIFIC" not in user:
             p.logins_ok.append(call)
             p.logins_ok = p.logins_ok[-8:]
@@ -312,6 +324,13 @@ class Analyzer:
             self._context_login(p, call)
         if call.rv in (CKR_PIN_INCORRECT, CKR_PIN_LEN_RANGE, CKR_PIN_LOCKED):
             self._wrong_pin(p, call, user)
+
+    def _already_logged_in(self, winner: TraceCall, loser: TraceCall) -> None:
+        self.add(Finding("login-concurrent-threads", [winner, loser],
+                         f"C_Login #{loser.seq} failed with CKR_USER_ALREADY_LOGGED_IN in thread {loser.tid} "
+                         f"because thread {winner.tid} logged in (#{winner.seq}).",
+                         "Login state is per token, shared by all sessions and threads: log in once, or treat "
+                         "CKR_USER_ALREADY_LOGGED_IN as success."))
 
     def _context_login(self, p: ProcessState, call: TraceCall) -> None:
         s = p.sessions.get(call.session) if call.session is not None else None

@@ -8,7 +8,7 @@ import sys
 from typing import List
 
 from .rules import Analyzer
-from .run_cli import EXIT_CLEAN, EXIT_FOUND, EXIT_UNUSABLE, add_trace_arguments, feed_all
+from .run_cli import EXIT_CLEAN, EXIT_FOUND, EXIT_UNUSABLE, add_trace_arguments, feed_all, quiet_broken_pipe
 
 
 def register(subparsers) -> None:
@@ -19,6 +19,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+@quiet_broken_pipe
 def run(args: argparse.Namespace) -> int:
     analyzer = Analyzer()
     warnings: List[str] = []

@@ -7,6 +7,7 @@ import sys
 from typing import List
 
 from .codes import Answer, lookup
+from .run_cli import quiet_broken_pipe
 
 
 def register(subparsers) -> None:
@@ -44,6 +45,7 @@ def as_json(answer: Answer) -> dict:
                          for r in answer.readings]}
 
 
+@quiet_broken_pipe
 def run(args: argparse.Namespace) -> int:
     answers = [lookup(c) for c in args.codes]
     if args.json:

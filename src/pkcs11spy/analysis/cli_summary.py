@@ -7,7 +7,7 @@ import json
 import sys
 from typing import List
 
-from .run_cli import EXIT_CLEAN, EXIT_FOUND, EXIT_UNUSABLE, add_trace_arguments, feed_all
+from .run_cli import EXIT_CLEAN, EXIT_FOUND, EXIT_UNUSABLE, add_trace_arguments, feed_all, quiet_broken_pipe
 from .summary import Summary
 
 
@@ -19,6 +19,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+@quiet_broken_pipe
 def run(args: argparse.Namespace) -> int:
     summary = Summary()
     warnings: List[str] = []

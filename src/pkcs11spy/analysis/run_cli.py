@@ -1,6 +1,7 @@
 """What `summary` and `analyze` share: reading files, warnings on stderr, exit codes."""
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable, List
 
@@ -30,3 +31,15 @@ def feed_all(paths: List[str], consumer: Callable[[Event], None], warnings: List
         warnings.append(str(exc))
         return False
     return True
+
+
+def quiet_broken_pipe(run: Callable[..., int]) -> Callable[..., int]:
+    """`pkcs11spy analyze big.txt | head` must not end in a traceback."""
+    def wrapper(*args, **kwargs) -> int:
+        try:
+            return run(*args, **kwargs)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_FOUND
+    wrapper.__doc__ = run.__doc__
+    return wrapper

@@ -149,7 +149,7 @@ class Summary:
             out.append(f"  ... {d['failures_total'] - len(d['failures'])} more not listed")
         left = sum(len(p["sessions_left_open"]) for p in d["processes"])
         out.append(f"sessions: {d['sessions']['opened']} opened, {d['sessions']['closed']} closed, "
-                   f"{left} still open at the end of the trace")
+                   f"{left} left open when the trace ends (C_Finalize closes the rest)")
         out.append(f"logins: {d['logins_total']}")
         for e in d["logins"]:
             out.append(f"  #{e['call']} C_Login {e['user']} -> {e['rv_name']}  [process {e['process']}, line {e['line']}]")

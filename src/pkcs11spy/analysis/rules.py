@@ -86,7 +86,10 @@ def _printable(data: bytes) -> bool:
 
 class Analyzer:
     def __init__(self) -> None:
-        self.processes: Dict[str, ProcessState] = {}
+        self.processes: Dict[Tuple[str, str], ProcessState] = {}
+        # Calls made outside C_Initialize..C_Finalize, judged when they return: call -> the
+        # C_Finalize before them, or None when no C_Initialize came first.
+        self.outside_init: Dict[int, Optional[TraceCall]] = {}
         self.findings: List[Finding] = []
         self.suppressed: Dict[str, int] = {}
         self.per_rule: Dict[str, int] = {}
@@ -101,7 +104,7 @@ class Analyzer:
         return finding
 
     def proc(self, call: TraceCall) -> ProcessState:
-        return self.processes.setdefault((call.source, call.process), ProcessState())  # type: ignore[index]
+        return self.processes.setdefault((call.source, call.process), ProcessState())
 
     # -- events ------------------------------------------------------------------------
     def feed(self, event: Event) -> None:
@@ -111,6 +114,7 @@ class Analyzer:
         elif event.kind == "exit":
             self._exit(call)
         elif event.kind == "hang":
+            self.outside_init.pop(id(call), None)  # ids are reused once a call is gone
             self.add(Finding("never-returned", [call],
                              f"{call.function} was called and never returned before the trace ended.",
                              "Look for a hang or crash inside the module at that call (a deadlock at "
@@ -139,7 +143,7 @@ class Analyzer:
         p.calls_seen += 1
         fn = call.function
         if fn not in BEFORE_INIT_OK and not p.initialized:
-            setattr(call, "_outside_init", p.finalized_by or "before")
+            self.outside_init[id(call)] = p.finalized_by
         h = call.session
         if h is not None and h in p.sessions and call.tid:
             p.sessions[h].threads.add(call.tid)
@@ -162,11 +166,11 @@ class Analyzer:
             p.sessions[h].previous = call
 
     def _outside_init(self, call: TraceCall) -> None:
-        where = getattr(call, "_outside_init", None)
-        if where is None:
+        if id(call) not in self.outside_init:
             return
-        when = "before C_Initialize" if where == "before" else f"after C_Finalize (#{where.seq})"
-        calls = [call] if where == "before" else [where, call]
+        where = self.outside_init.pop(id(call))
+        when = "before C_Initialize" if where is None else f"after C_Finalize (#{where.seq})"
+        calls = [call] if where is None else [where, call]
         if call.ok:
             self.add(Finding("call-outside-init", calls,
                              f"{call.function} was called {when} and the module answered CKR_OK.",

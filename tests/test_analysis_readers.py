@@ -154,16 +154,27 @@ JSON_TRACE = (
          **{"in": [{"name": "slotID", "value": {"type": "ulong", "value": 1}},
                    {"name": "flags", "value": {"type": "a-type-from-the-future", "bits": [1, 2]}}]})
     + jl(v=1, event="exit", id=1, pid=500, tid=11, function="C_OpenSession", time="2026-12-03T10:00:00.003000Z",
-         rv=0, rv_name="CKR_OK", duration_us=12.5, out=[{"name": "*phSession", "value": {"type": "handle", "value": 1}}],
+         rv=0, rv_name="CKR_OK", duration_us=12.5, out=[{"name": "*phSession", "value": {"type": "ulong", "value": 1}}],
          **{"in": []})
     + jl(v=1, event="enter", id=2, pid=500, tid=11, function="C_Login", time="2026-12-03T10:00:00.004000Z",
-         **{"in": [{"name": "hSession", "value": {"type": "handle", "value": 1}},
-                   {"name": "userType", "value": {"type": "const", "value": 1, "name": "CKU_USER"}},
+         **{"in": [{"name": "hSession", "value": {"type": "ulong", "value": 1}},
+                   {"name": "userType", "value": {"type": "const", "family": "CKU", "value": 1, "name": "CKU_USER"}},
                    {"name": "pPin[ulPinLen]", "value": {"type": "redacted", "what": "PIN", "length": 4,
                                                         "facts": ["printable text"]}}]})
     + jl(v=1, event="exit", id=2, pid=500, tid=11, function="C_Login", time="2026-12-03T10:00:00.005000Z",
          rv=160, rv_name="CKR_PIN_INCORRECT", duration_us=2000.0, out=[], **{"in": []})
-    + '{"v": 1, "event": "enter", "id": 3, "pid": 500, "tid": 11, "function": "C_Fina'
+    + jl(v=1, event="enter", id=3, pid=500, tid=11, function="C_SignInit", time="2026-12-03T10:00:00.006000Z",
+         **{"in": [{"name": "hSession", "value": {"type": "ulong", "value": 1}},
+                   {"name": "pMechanism", "value": {"type": "mechanism", "parameter_length": 40,
+                    "mechanism": {"type": "const", "family": "CKM", "value": 13, "name": "CKM_RSA_PKCS_PSS"},
+                    "parameter": {"type": "struct", "struct": "CK_RSA_PKCS_PSS_PARAMS", "fields": {
+                        "hashAlg": {"type": "const", "family": "CKM", "value": 0x250, "name": "CKM_SHA256"}}}}},
+                   {"name": "hKey", "value": {"type": "ulong", "value": 3}}]})
+    + jl(v=1, event="exit", id=3, pid=500, tid=11, function="C_SignInit", time="2026-12-03T10:00:00.006000Z",
+         rv=0x71, rv_name="CKR_MECHANISM_PARAM_INVALID", duration_us=5.0, out=[])
+    + jl(v=1, event="stats", pid=500, time="2026-12-03T10:00:00.007000Z", at="exit", calls=4, total_us=1.0,
+         sessions_max=1, unrecorded_errors=0, functions=[])
+    + '{"v": 1, "event": "enter", "id": 4, "pid": 500, "tid": 11, "function": "C_Fina'
 )
 
 
@@ -175,7 +186,9 @@ def test_json_lines(tmp_path, capsys):
     rules = {f["rule"]: f for f in doc["findings"]}
     assert rules["wrong-pin"]["calls"][0]["call"] == 2 and "4 bytes" in rules["wrong-pin"]["what"]
     assert rules["session-leak"]["calls"][0]["function"] == "C_OpenSession"
-    assert "t.jsonl:8: line is truncated" in captured.err
+    mech = rules["mechanism-vs-key"]
+    assert "CKM_RSA_PKCS_PSS" in mech["what"] and "  pMechanism->pParameter->hashAlg = CKM_SHA256" in mech["details"]
+    assert "t.jsonl:11: line is truncated" in captured.err and "stats" not in captured.err
     assert main(["summary", "--json", str(tmp_path / "t.jsonl")]) == 1
     s = json.loads(capsys.readouterr().out)
     assert s["modules"][0]["module"] == "/usr/lib/softhsm/libsofthsm2.so"

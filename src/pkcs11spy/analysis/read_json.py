@@ -12,67 +12,131 @@ from .records import Event, TraceArg, TraceCall, Warning_
 MAX_WARNINGS = 50
 
 
+LIST_LINE = {"slot": "Slot {}", "object": "Object {} matches"}
+
+
 def value_text(v: Any) -> Tuple[str, List[str], Optional[bytes]]:
-    """(one-line text, detail lines, bytes) of a typed JSON value."""
+    """(one-line text, detail lines, bytes) of a typed JSON value (types of issue 6's
+    docs/json-schema.json); a type we do not know is kept as compact JSON text."""
     if not isinstance(v, dict):
         if isinstance(v, int) and not isinstance(v, bool):
             return f"0x{v:x}", [], None
         return ("NULL" if v is None else str(v)), [], None
-    kind = str(v.get("type", ""))
-    details: List[str] = []
-    data = None
-    if isinstance(v.get("hex"), str):
+    kind = v.get("type")
+    handler = VALUE_TYPES.get(kind) if isinstance(kind, str) else None
+    if handler is not None:
         try:
-            data = bytes.fromhex(v["hex"])
-        except ValueError:
-            data = None
-    for key in ("names", "flags"):
-        if isinstance(v.get(key), list):
-            details.extend(str(n) for n in v[key])
-    for key in ("fields", "attributes", "items", "template"):
-        if isinstance(v.get(key), list):
-            for item in v[key]:
-                if isinstance(item, dict) and "name" in item:
-                    inner = item.get("value", item)
-                    text, sub, _ = value_text(inner)
-                    details.append(f"{item['name']}: {text}" if key == "fields" else f"{item['name']} {text}")
-                    details.extend("  " + s for s in sub)
-                else:
-                    details.append(value_text(item)[0])
-    if kind in ("redacted", "hidden", "secret"):
-        facts = "".join(", " + str(f) for f in v.get("facts", []))
-        return f"<{v.get('what', 'value')} hidden: {v.get('length', '?')} bytes{facts}>", details, None
-    if kind == "null" or v.get("null") is True:
-        return "NULL", details, None
-    if kind in ("unavailable",):
-        return "CK_UNAVAILABLE_INFORMATION", details, None
-    if "name" in v and isinstance(v["name"], str):
-        return v["name"], details, data
-    if "before" in v and "after" in v:
-        return f"{value_text(v['before'])[0]} => {value_text(v['after'])[0]}", details, data
-    if isinstance(v.get("value"), bool):
-        return ("CK_TRUE" if v["value"] else "CK_FALSE"), details, data
-    if isinstance(v.get("value"), int):
-        return f"0x{v['value']:x}", details, data
-    if isinstance(v.get("value"), str):
-        return v["value"], details, data
-    if "length" in v:
-        return f"{v.get('address', 0) or 0:016x} / {v['length']}", details, data
-    if "count" in v:
-        return f"{v['count']} items", details, data
-    return json.dumps(v, sort_keys=True)[:120], details, data
+            return handler(v)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            pass  # a known type with unexpected content: fall through to the generic form
+    return json.dumps(v, sort_keys=True)[:120], [], None
+
+
+def _number(v: dict) -> Tuple[str, List[str], Optional[bytes]]:
+    return f"0x{int(v['value']):x}", [], None
+
+
+def _const(v: dict) -> Tuple[str, List[str], Optional[bytes]]:
+    return str(v.get("name") or f"0x{int(v['value']):x}"), [], None
+
+
+def _flags(v: dict) -> Tuple[str, List[str], Optional[bytes]]:
+    return f"0x{int(v['value']):x}", [str(n) for n in v.get("names", [])], None
+
+
+def _bool(v: dict) -> Tuple[str, List[str], Optional[bytes]]:
+    return ("CK_TRUE" if v.get("value") else "CK_FALSE"), [], None
+
+
+def _bytes(v: dict) -> Tuple[str, List[str], Optional[bytes]]:
+    data = bytes.fromhex(v["hex"]) if isinstance(v.get("hex"), str) else None
+    return f"{v.get('address', '0')} / {v.get('length', '?')}", [], data
+
+
+def _null(v: dict) -> Tuple[str, List[str], Optional[bytes]]:
+    size = v.get("size")
+    return ("NULL" if size is None else f"NULL [size : 0x{int(size):x} ({int(size)})]"), [], None
+
+
+def _redacted(v: dict) -> Tuple[str, List[str], Optional[bytes]]:
+    facts = "".join(", " + str(f) for f in v.get("facts", []))
+    return f"<{v.get('what', 'value')} hidden: {v.get('length', '?')} bytes{facts}>", [], None
+
+
+def _struct(v: dict) -> Tuple[str, List[str], Optional[bytes]]:
+    fields = v.get("fields", {})
+    items = fields.items() if isinstance(fields, dict) else ((f.get("name"), f.get("value")) for f in fields)
+    details = []
+    for name, value in items:
+        text, sub, _ = value_text(value)
+        details.append(f"{name}: {text}")
+        details.extend("  " + d for d in sub)
+    return str(v.get("struct", "")), details, None
+
+
+def _list(v: dict) -> Tuple[str, List[str], Optional[bytes]]:
+    line = LIST_LINE.get(str(v.get("kind")), "{}")
+    return f"{v.get('count', '?')} items", [line.format(value_text(i)[0]) for i in v.get("items", [])], None
+
+
+def _attribute_line(a: dict) -> str:
+    name = value_text(a.get("attribute"))[0]
+    if a.get("value") is None:
+        length = a.get("length")
+        if isinstance(length, dict):  # an unavailable length arrives as a typed value
+            return f"{name} {value_text(length)[0]}"
+        return f"{name} requested with {length} bytes" if length else f"{name} requested"
+    return f"{name} {value_text(a['value'])[0]}"
+
+
+def _template(v: dict) -> Tuple[str, List[str], Optional[bytes]]:
+    attrs = [a for a in v.get("attributes", []) if isinstance(a, dict)]
+    return f"{len(attrs)} attributes", [_attribute_line(a) for a in attrs], None
+
+
+def _inout(v: dict) -> Tuple[str, List[str], Optional[bytes]]:
+    return f"{value_text(v.get('before'))[0]} => {value_text(v.get('after'))[0]}", [], None
+
+
+VALUE_TYPES = {
+    "ulong": _number, "const": _const, "flags": _flags, "bool": _bool, "bytes": _bytes, "null": _null,
+    "redacted": _redacted, "struct": _struct, "list": _list, "template": _template, "inout": _inout,
+    "pointer": lambda v: (v.get("address") or "NULL", [], None),
+    "version": lambda v: (f"{v['major']}.{v['minor']}", [], None),
+    "text": lambda v: (repr(str(v["value"])), [], None),
+    "unreadable": lambda v: (f"{v.get('address')} / {v.get('length')} <unreadable memory>", [], None),
+    "unavailable": lambda v: (str(v.get("reason", "CK_UNAVAILABLE_INFORMATION")), [], None),
+    "decode_error": lambda v: (f"<decode error: {v.get('message')}>", [], None),
+    "attribute": lambda v: (_attribute_line(v), [], None),
+}
 
 
 def _args(items: Any) -> List[TraceArg]:
-    out = []
+    out: List[TraceArg] = []
     for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict) or "name" not in item:
             continue
-        text, details, data = value_text(item.get("value"))
-        arg = TraceArg(str(item["name"]), text, details[:64])
+        name, value = str(item["name"]), item.get("value")
+        if isinstance(value, dict) and value.get("type") == "mechanism":
+            out.extend(_mechanism_args(name, value))
+            continue
+        text, details, data = value_text(value)
+        arg = TraceArg(name, text, details[:64])
         arg.data = data
         out.append(arg)
     return out
+
+
+def _mechanism_args(name: str, v: dict) -> List[TraceArg]:
+    """The text layout's lines for a mechanism: NAME->type, then NAME->pParameter->FIELD."""
+    args = [TraceArg(f"{name}->type", value_text(v.get("mechanism"))[0])]
+    parameter = v.get("parameter")
+    if isinstance(parameter, dict) and parameter.get("type") == "struct" and isinstance(parameter.get("fields"), dict):
+        for field_name, field_value in parameter["fields"].items():
+            args.append(TraceArg(f"{name}->pParameter->{field_name}", value_text(field_value)[0]))
+    elif parameter is not None:
+        args.append(TraceArg(f"{name}->pParameter[ulParameterLen]", value_text(parameter)[0]))
+    return args
 
 
 class JsonReader:
@@ -117,6 +181,8 @@ class JsonReader:
             yield Event("banner", module=self.modules[pid], process=pid,
                         extra={"tool": f"pkcs11spy {obj.get('version', '')}".strip(), "source": self.source})
             return
+        if kind == "stats":
+            return  # per-process statistics: the summary computes its own
         if kind not in ("enter", "exit") or not isinstance(obj.get("id"), int):
             self._warn(lineno, f"event {kind!r} without a call id; skipped")
             return

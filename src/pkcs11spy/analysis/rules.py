@@ -42,7 +42,7 @@ CKR_MECHANISM_PARAM_INVALID = 0x71
 CKR_KEY_TYPE_INCONSISTENT = 0x63
 HANDLE_OUTPUTS = {"phSession", "phObject", "phKey", "phPublicKey", "phPrivateKey"}
 HANDLE_INPUTS = {"hSession", "hObject", "hKey", "hBaseKey", "hWrappingKey", "hUnwrappingKey"}
-UNAVAILABLE = re.compile(r"CK_UNAVAILABLE_INFORMATION|/ -1\b|/ 18446744073709551615\b|/ 4294967295\b")
+UNAVAILABLE = re.compile(r"CK_UNAVAILABLE_INFORMATION|/ -1\b|\b18446744073709551615\b|\b4294967295\b")
 PIN_FLAG_MEANINGS = (("LOCKED", "the PIN is now locked"), ("FINAL_TRY", "one try is left"),
                      ("COUNT_LOW", "the retry count is low"))
 PIN_LENGTH = re.compile(r"(?:hidden: (\d+) bytes|/ (\d+))")

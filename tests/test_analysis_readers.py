@@ -204,3 +204,27 @@ def test_reader_is_independent_of_the_renderer():
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 assert "render" not in (node.module or "") and "_runtime" not in (node.module or ""), path
+
+
+OPENSC_DUPLICATE_NUMBERS = """\
+*************** OpenSC PKCS#11 spy *****************
+Loaded: "/usr/lib/softhsm/libsofthsm2.so"
+
+7: C_GenerateRandom
+2026-12-03 10:00:00.000
+[in] hSession = 0x1
+
+7: C_GenerateRandom
+2026-12-03 10:00:00.000
+[in] hSession = 0x2
+[out] RandomData[ulRandomLen] 00007f4383ffeea0 / 16
+Returned:  0 CKR_OK
+[out] RandomData[ulRandomLen] 00007f4383ffeea0 / 16
+Returned:  0 CKR_OK
+"""
+
+
+def test_opensc_number_given_twice_by_racing_threads(tmp_path):
+    evs, warnings = events(tmp_path, OPENSC_DUPLICATE_NUMBERS)
+    assert [e.kind for e in evs if e.kind in ("exit", "hang")] == ["exit", "exit"]
+    assert any(":8: call number 7 given twice" in w for w in warnings)

@@ -175,8 +175,14 @@ class TextReader:
             return
         if key in self.pending:
             stale = self.pending.pop(key)
-            self._warn(at, f"call number {seq} reused before {stale.function} (line {stale.line}) returned")
-            yield Event("hang", stale)
+            if self.fmt == "opensc":
+                # OpenSC's call counter is not atomic: two threads can get the same number.
+                # Both calls are still waiting for their result.
+                self._warn(at, f"call number {seq} given twice (OpenSC's counter races between threads)")
+                self.pending[(process, seq, stale.line)] = stale  # type: ignore[index]
+            else:
+                self._warn(at, f"call number {seq} reused before {stale.function} (line {stale.line}) returned")
+                yield Event("hang", stale)
         self.calls += 1
         if self.calls == 1 and self.fmt == "text":
             self.fmt = "pkcs11spy" if timeline and timeline[0] else "opensc"
@@ -196,7 +202,7 @@ class TextReader:
         call = waiting[-1]
         self._warn(self.lineno, f"{what} outside its record (threads interleaved); attributed to "
                                 f"#{call.seq} {call.function} of line {call.line}")
-        self.pending.pop((call.process, call.seq))
+        self.pending = {k: c for k, c in self.pending.items() if c is not call}
         self.current = call
         return call
 

@@ -35,6 +35,7 @@ def traced(host, module, token, trace):
     # ours never did). That is the tool's known fault, not what is tested: such a run is made
     # again.
     attempts = OPENSC_ATTEMPTS if "pkcs11-spy" in os.path.basename(module) else 1
+    r = None
     for _ in range(attempts):
         if os.path.exists(trace):
             os.unlink(trace)
@@ -44,6 +45,7 @@ def traced(host, module, token, trace):
             continue
         if r.returncode >= 0:
             break
+    assert r is not None, f"{module}: the threaded host hung in every attempt"
     assert r.returncode == 0, r.stderr
     lines = r.stdout.split("\n")
     assert lines[0] == "main_login_rv 0"

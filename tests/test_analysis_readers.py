@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from pkcs11spy.analysis.reader import UnusableInput, read_traces
+from pkcs11spy.analysis.reader import read_traces
 from pkcs11spy.cli import main
 
 OURS_TWO_PROCESSES = """\

@@ -4,10 +4,10 @@
    (a C_GetAttributeValue slips into the gap);
 3. a session opened and never closed (the process ends without C_Finalize).
 Prints "STEP rv" lines so the test knows what the module answered."""
+import os
 import sys
 
 import PyKCS11
-from PyKCS11 import LowLevel
 
 lib = PyKCS11.PyKCS11Lib()
 lib.load(sys.argv[1])
@@ -32,5 +32,4 @@ print("context_login", low.C_Login(h, PyKCS11.CKU_CONTEXT_SPECIFIC, PyKCS11.ckby
 leaked = lib.openSession(slot, PyKCS11.CKF_SERIAL_SESSION)
 print("leaked_session", leaked.session.value() if hasattr(leaked.session, "value") else leaked.session)
 sys.stdout.flush()
-import os
 os._exit(0)  # end without C_CloseSession or C_Finalize, as a crashing or careless client would

@@ -107,3 +107,15 @@ def test_summary_agrees_between_our_spy_and_opensc(token, spy, opensc_spy, pkcs1
     assert main(["summary", str(ours)]) == 1
     human = capsys.readouterr().out
     assert "C_Login -> CKR_PIN_INCORRECT (160, 0xA0)" in human
+
+
+@pytest.mark.parametrize("which", ["ours", "opensc"])
+def test_operation_active_on_one_session_for_real(token, spy, opensc_spy, tmp_path, capsys, which):
+    trace = tmp_path / f"{which}.log"
+    r = python_client("pykcs11_operation_active.py", spy if which == "ours" else opensc_spy,
+                      spy_env(token, str(trace)))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["sign_init", "0", "encrypt_init", str(0x90)]
+    _, findings = analyze_json(capsys, trace)
+    active = by_rule(findings)["operation-active"]
+    assert [[fn for _, fn in calls] for calls in active] == [["C_SignInit", "C_EncryptInit"]]

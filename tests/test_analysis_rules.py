@@ -242,3 +242,11 @@ def test_call_that_never_returned(tmp_path, capsys, fmt):
     _, findings = analyze(tmp_path, capsys, [INIT, open_session(1),
                                              C("C_WaitForSlotEvent", None, ["[in] flags = 0x0"])], fmt)
     assert calls_of(only(findings, "never-returned")[0]) == [(2, "C_WaitForSlotEvent")]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_operation_active_on_one_thread(tmp_path, capsys, fmt):
+    enc = simple("C_EncryptInit", 0x90, "[in] hSession = 0x1", "[in] pMechanism->type = CKM_AES_GCM", "[in] hKey = 0x4")
+    _, findings = analyze(tmp_path, capsys, [INIT, open_session(1), SIGN_INIT, enc], fmt)
+    f = only(findings, "operation-active")[0]
+    assert calls_of(f) == [(2, "C_SignInit"), (3, "C_EncryptInit")] and "Sign operation" in f["what"]

@@ -421,6 +421,15 @@ class Analyzer:
                              "or serialise whole operations."))
         if s is None:
             return
+        if call.rv == CKR_OPERATION_ACTIVE and len(s.threads) <= 1:
+            running = [o for o in s.operations.values() if o.init is not call]
+            if running:
+                op = running[-1]
+                self.add(Finding("operation-active", [op.init, call],
+                                 f"{fn} failed with CKR_OPERATION_ACTIVE: the {op.kind} operation started by "
+                                 f"{op.init.function} #{op.init.seq} on session 0x{h:x} was still running.",
+                                 "Finish or end that operation first (many modules allow one operation per "
+                                 "session at a time), or use a second session."))
         if fn in INIT_TO_KIND:
             kind = INIT_TO_KIND[fn]
             old = s.operations.get(kind)
@@ -431,8 +440,6 @@ class Analyzer:
                 s.last_failed_init = None
             else:
                 s.last_failed_init = call
-                if call.rv == CKR_OPERATION_ACTIVE and old is not None:
-                    self._abandon(s, old, f"{fn} #{call.seq} failed with CKR_OPERATION_ACTIVE")
             return
         kind = STEP_TO_KIND.get(fn)
         if kind is None or kind not in s.operations:

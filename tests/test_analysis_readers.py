@@ -228,3 +228,16 @@ def test_opensc_number_given_twice_by_racing_threads(tmp_path):
     evs, warnings = events(tmp_path, OPENSC_DUPLICATE_NUMBERS)
     assert [e.kind for e in evs if e.kind in ("exit", "hang")] == ["exit", "exit"]
     assert any(":8: call number 7 given twice" in w for w in warnings)
+
+
+def test_gzip_and_standard_input(tmp_path, capsys, monkeypatch):
+    import gzip
+    import io
+    import sys
+    with gzip.open(tmp_path / "t.txt.gz", "wt") as f:
+        f.write(OURS_TWO_PROCESSES)
+    assert main(["summary", "--json", str(tmp_path / "t.txt.gz")]) == 0
+    assert json.loads(capsys.readouterr().out)["calls"] == 4
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(OURS_TWO_PROCESSES.encode())))
+    assert main(["summary", "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["calls"] == 4

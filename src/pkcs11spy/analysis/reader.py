@@ -1,8 +1,10 @@
 """Open trace files, tell the formats apart, and stream their events in file order."""
 from __future__ import annotations
 
+import gzip
 import io
-from typing import Callable, Iterator, List
+import sys
+from typing import Callable, Iterator, List, TextIO
 
 from .read_json import JsonReader
 from .read_text import TextReader
@@ -22,9 +24,9 @@ def read_traces(paths: List[str], warn: Callable[[Warning_], None]) -> Iterator[
     or holds no call at all."""
     for path in paths:
         try:
-            handle = open(path, "r", encoding="utf-8", errors="replace", newline="")
+            handle = _open(path)
         except OSError as exc:
-            raise UnusableInput(f"{path}: cannot open: {exc.strerror}") from None
+            raise UnusableInput(f"{path}: cannot open: {exc.strerror or exc}") from None
         with handle:
             first = ""
             buffered: List[str] = []
@@ -41,6 +43,15 @@ def read_traces(paths: List[str], warn: Callable[[Warning_], None]) -> Iterator[
             if reader.calls == 0:
                 raise UnusableInput(f"{path}: no PKCS#11 call found (is this a pkcs11spy, "
                                     "OpenSC pkcs11-spy or pkcs11spy JSON trace?)")
+
+
+def _open(path: str) -> TextIO:
+    """A trace file, '-' for standard input, or a gzip-compressed trace (*.gz)."""
+    if path == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="")
+    if path.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")  # type: ignore[return-value]
+    return open(path, "r", encoding="utf-8", errors="replace", newline="")
 
 
 def _chain(first: List[str], rest: io.TextIOBase) -> Iterator[str]:

@@ -13,7 +13,8 @@ EXIT_CLEAN, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
 
 def add_trace_arguments(p) -> None:
     p.add_argument("traces", nargs="+", metavar="TRACE",
-                   help="pkcs11spy text or JSON trace, or an OpenSC pkcs11-spy log")
+                   help="pkcs11spy text or JSON trace, or an OpenSC pkcs11-spy log "
+                        "('-' reads standard input; *.gz is decompressed)")
     p.add_argument("--json", action="store_true", help="one JSON document for scripts")
 
 

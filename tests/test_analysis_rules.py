@@ -250,3 +250,12 @@ def test_operation_active_on_one_thread(tmp_path, capsys, fmt):
     _, findings = analyze(tmp_path, capsys, [INIT, open_session(1), SIGN_INIT, enc], fmt)
     f = only(findings, "operation-active")[0]
     assert calls_of(f) == [(2, "C_SignInit"), (3, "C_EncryptInit")] and "Sign operation" in f["what"]
+
+
+@pytest.mark.parametrize("fmt", ["ours", "opensc-new"])
+def test_login_after_logout_is_not_paired_with_the_old_login(tmp_path, capsys, fmt):
+    logout = simple("C_Logout", 0, "[in] hSession = 0x1")
+    _, findings = analyze(tmp_path, capsys, [INIT, open_session(1), open_session(2, tid=0x7f02), login("CKU_USER", 0),
+                                             logout, login("CKU_USER", 0x100, session=2, tid=0x7f02)], fmt)
+    f = only(findings, "login-concurrent-threads")[0]
+    assert calls_of(f) == [(5, "C_Login")]

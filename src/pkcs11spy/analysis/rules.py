@@ -302,6 +302,8 @@ class Analyzer:
                 f.calls.append(call)
             p.pin_waiting.clear()
             return
+        if fn in ("C_Logout", "C_Finalize", "C_CloseAllSessions") and call.ok:
+            p.logins_ok.clear()  # the token is logged out: an earlier login explains nothing later
         if fn != "C_Login":
             return
         user = call.text("userType") or ""

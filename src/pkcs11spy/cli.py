@@ -10,6 +10,7 @@ from typing import List, Optional
 from . import __version__
 from . import cli_apdu
 from .config import VARIABLES
+from .analysis import cli_analyze, cli_rv, cli_summary
 
 
 def shim_path() -> str:
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("env", help="list the environment variables the spy reads")
     p.set_defaults(func=_cmd_env)
+    cli_rv.register(sub)
+    cli_summary.register(sub)
+    cli_analyze.register(sub)
     cli_apdu.register(sub)
     return parser
 

@@ -15,10 +15,12 @@ TEXT_BYTES = 32  # longer data is cut in the text output (the JSON has all of it
 
 
 def opensc_code_description(code: int) -> Optional[str]:
-    """HOOK (issue 7, `pkcs11spy rv`): what `pkcs11spy rv CODE` says about an OpenSC
-    SC_ERROR_* code. Issue 7 owns that table; until it is merged this returns None and
-    the summary shows the text OpenSC printed in the log. Wire it as
-    ``from ..rv import describe; return describe(code)`` (or the name issue 7 chose)."""
+    """What `pkcs11spy rv CODE` says about an OpenSC SC_ERROR_* code (its name and
+    meaning), or None for a code outside OpenSC's table."""
+    from ..analysis.codes import OPENSC, lookup  # the rv tables; loaded only when needed
+    for reading in lookup(str(code)).readings:
+        if reading.table == OPENSC:
+            return f"{reading.name}: {reading.meaning}"
     return None
 
 

@@ -298,17 +298,18 @@ def check_trace(path: str, expect: Sequence[str] = ()) -> List[Record]:
 
 
 def summary_hook(path: str) -> None:
-    """HOOK (issue 7, `pkcs11spy summary`): the trace must also be readable by the summary.
-    The subcommand does not exist in this branch; once it is merged this check runs by
-    itself (it is detected, not assumed) and fails the row if summary cannot read the trace."""
+    """The trace must also be readable by `pkcs11spy summary` (issue 7): no warning about
+    its lines, and every call counted.  Exit 1 only says the trace holds non-OK return
+    codes, which real sessions have; 2 is an unusable trace."""
     exe = shutil.which("pkcs11spy", path=os.path.dirname(sys.executable)) or shutil.which("pkcs11spy")
-    if exe is None:
-        return
-    probe = subprocess.run([exe, "summary", "--help"], capture_output=True, text=True, timeout=60)
-    if probe.returncode != 0:
-        return  # no summary subcommand yet
-    p = subprocess.run([exe, "summary", path], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, f"pkcs11spy summary could not read the trace: {p.stderr.strip()[-300:]}"
+    assert exe is not None, "pkcs11spy is not installed next to this Python"
+    p = subprocess.run([exe, "summary", "--json", path], capture_output=True, text=True, timeout=120)
+    assert p.returncode in (0, 1), f"pkcs11spy summary could not read the trace: {p.stderr.strip()[-300:]}"
+    summary = json.loads(p.stdout)
+    assert summary["warnings"] == [], summary["warnings"][:3]
+    with open(path, encoding="utf-8", errors="replace") as f:
+        records = parse(f.read())
+    assert summary["calls"] == len(records), (summary["calls"], len(records))
 
 
 def strip_lines(text: str, pattern: str) -> str:

@@ -3,6 +3,7 @@ docs/json-schema.json (checked with the jsonschema package), and every value typ
 record model maps to a typed JSON value the schema accepts."""
 from __future__ import annotations
 
+import collections
 import json
 import os
 import threading
@@ -116,17 +117,22 @@ def test_every_value_type_validates(validator):
         validator.validate(dict(enter, **{"in": [{"name": "x", "value": {"type": "bytes", "hex": "zz"}}]}))
 
 
-def test_lines_stay_whole_under_threads(spy, token, tmp_path, validator):
-    """Several threads through one spy (python-pkcs11 releases the GIL): each line is one
-    JSON object, none interleaved."""
+def test_lines_stay_whole_under_threads(c_host, spy, token, tmp_path, validator):
+    """Several threads through one spy at once: each line is one JSON object, none
+    interleaved.  The C host initialises with CKF_OS_LOCKING_OK, so the module may be
+    called concurrently (python-pkcs11 passes NULL, which promises it will not be)."""
     trace = tmp_path / "trace.jsonl"
-    r = python_client("threads_json.py", spy, spy_env(token, trace, PKCS11SPY_FORMAT="json"))
+    r = run([c_host, "threads", spy, "4", "300"], spy_env(token, trace, PKCS11SPY_FORMAT="json"), timeout=300)
     assert r.returncode == 0, r.stderr
+    done = [ln.split() for ln in r.stdout.splitlines() if ln.startswith("thread ")]
+    assert len(done) == 4 and all(int(failed) == 0 for *_rest, failed in done), done
     records = lines_of(trace)
     for rec in records:
         validator.validate(rec)
+    exits = collections.Counter(x["tid"] for x in records if x["event"] == "exit")
+    for _t, tid, calls, _failed in done:
+        assert exits[int(tid, 16)] == int(calls)
     randoms = [x for x in records if x["event"] == "exit" and x["function"] == "C_GenerateRandom"]
-    assert len(randoms) == 4 * 50
     assert len({x["tid"] for x in randoms}) == 4
 
 

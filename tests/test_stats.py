@@ -81,12 +81,12 @@ def test_errors_by_return_code_in_text(pkcs11_tool, spy, token, tmp_path):
 
 
 def test_python_host_writes_the_table_once(spy, token, tmp_path):
-    """In a Python program (python-pkcs11, four threads) the table comes from Python's own
+    """In a Python program (python-pkcs11, five sessions) the table comes from Python's own
     exit hook and again at C_Finalize (python-pkcs11 finalises after the exit hooks ran):
     counts are cumulative, the last table counts every traced call."""
     from conftest import python_client
     trace = tmp_path / "trace.jsonl"
-    r = python_client("threads_json.py", spy, spy_env(token, trace, PKCS11SPY_FORMAT="json", PKCS11SPY_STATS="1"))
+    r = python_client("sessions_random.py", spy, spy_env(token, trace, PKCS11SPY_FORMAT="json", PKCS11SPY_STATS="1"))
     assert r.returncode == 0, r.stderr
     records = [json.loads(x) for x in read(trace).splitlines()]
     tables = [x for x in records if x["event"] == "stats"]
@@ -96,7 +96,7 @@ def test_python_host_writes_the_table_once(spy, token, tmp_path):
     by_name = {f["function"]: f["calls"] for f in last["functions"]}
     assert by_name["C_GenerateRandom"] == 200
     assert last["calls"] == len(exits)
-    assert last["sessions_max"] == 5  # the logged-in session and the four threads
+    assert last["sessions_max"] == 5  # the logged-in session and the four others
     # Each table is written only when calls were made since the one before.
     if len(tables) == 2:
         assert tables[0]["calls"] < last["calls"]

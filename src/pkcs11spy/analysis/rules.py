@@ -45,6 +45,7 @@ HANDLE_INPUTS = {"hSession", "hObject", "hKey", "hBaseKey", "hWrappingKey", "hUn
 UNAVAILABLE = re.compile(r"CK_UNAVAILABLE_INFORMATION|/ -1\b|\b18446744073709551615\b|\b4294967295\b")
 PIN_FLAG_MEANINGS = (("LOCKED", "the PIN is now locked"), ("FINAL_TRY", "one try is left"),
                      ("COUNT_LOW", "the retry count is low"))
+NULL_ARGS = {"NULL", "(nil)", "0x0", "0"}  # how the spies print a NULL pInitArgs
 PIN_LENGTH = re.compile(r"(?:hidden: (\d+) bytes|/ (\d+))")
 
 
@@ -78,6 +79,9 @@ class ProcessState:
     slot_query: Dict[str, TraceCall] = field(default_factory=dict)  # thread -> last size query
     key_types: Dict[int, str] = field(default_factory=dict)
     pin_waiting: List[Finding] = field(default_factory=list)  # wrong-PIN findings awaiting token flags
+    unlocked_init: Optional[TraceCall] = None  # a C_Initialize(NULL): no concurrent calls promised
+    running: Dict[str, TraceCall] = field(default_factory=dict)  # thread -> call entered, not returned
+    concurrency_reported: bool = False
 
 
 def _printable(data: bytes) -> bool:
@@ -149,10 +153,13 @@ class Analyzer:
             p.sessions[h].threads.add(call.tid)
         if fn == "C_Login":
             p.logins_running.append(call)
+        self._threads_without_locking(p, call)
 
     # -- exit: result rules --------------------------------------------------------------
     def _exit(self, call: TraceCall) -> None:
         p = self.proc(call)
+        if call.tid and p.running.get(call.tid) is call:
+            del p.running[call.tid]
         self._outside_init(call)
         self._lifecycle(p, call)
         self._trusted_outputs(p, call)
@@ -164,6 +171,27 @@ class Analyzer:
         h = call.session
         if h is not None and h in p.sessions:
             p.sessions[h].previous = call
+
+    def _threads_without_locking(self, p: ProcessState, call: TraceCall) -> None:
+        """C_Initialize(NULL) promises the module that no two calls run at once; a module
+        may then run without locks (SoftHSM2 does, and crashes).  Reported once per
+        process, at the first call that starts while another thread's call runs."""
+        if not call.tid:
+            return
+        if p.unlocked_init is not None and not p.concurrency_reported:
+            other = next((c for tid, c in p.running.items() if tid != call.tid), None)
+            if other is not None:
+                p.concurrency_reported = True
+                init = p.unlocked_init
+                self.add(Finding(
+                    "threads-without-locking", [init, other, call],
+                    f"C_Initialize #{init.seq} passed NULL, promising the module no concurrent calls, but "
+                    f"{call.function} #{call.seq} (thread {call.tid}) started while {other.function} "
+                    f"#{other.seq} (thread {other.tid}) was still running.",
+                    "Pass CK_C_INITIALIZE_ARGS with CKF_OS_LOCKING_OK (or mutex callbacks) when calling from "
+                    "several threads, or serialise the calls: a module initialised with NULL may run without "
+                    "locks and crash (SoftHSM2 does)."))
+        p.running[call.tid] = call
 
     def _outside_init(self, call: TraceCall) -> None:
         if id(call) not in self.outside_init:
@@ -202,6 +230,8 @@ class Analyzer:
                                  "should expect CKR_CRYPTOKI_ALREADY_INITIALIZED."))
             elif call.ok:
                 p.initialized, p.init_call, p.finalized_by = True, call, None
+                args = (call.text("pInitArgs") or "").strip()
+                p.unlocked_init = call if args in NULL_ARGS else None
         elif fn == "C_Finalize" and call.ok:
             for handle, s in list(p.sessions.items()):
                 self._abandon_all(s, f"C_Finalize #{call.seq}")
@@ -212,6 +242,7 @@ class Analyzer:
                                      "that never finalises would leak them."))
             p.sessions.clear()
             p.initialized, p.finalized_by = False, call
+            p.unlocked_init = None
         elif fn == "C_OpenSession" and call.ok:
             h = call.number("phSession", "out")
             if h is not None:

@@ -17,32 +17,7 @@ import _codegen  # noqa: E402  (needs the path above)
 # The callbacks and the few C functions our Python side calls.
 CDEF = """
 typedef unsigned long CK_RV;
-struct spy_call {
-    int fn;
-    int resumed;
-    uintptr_t args[%(max_args)d];
-    unsigned long long seq;
-    CK_RV rv;
-    long long wall_ns;
-    long long start_ns;
-    long long end_ns;
-    int entered;
-};
-struct spy_fn_stats {
-    unsigned long long calls;
-    unsigned long long errors;
-    long long total_ns;
-    long long max_ns;
-};
-struct spy_rv_count {
-    int fn;
-    CK_RV rv;
-    unsigned long long count;
-};
-#define SPY_RV_SLOTS 256
-#define SPY_WANT_ENTER 1
-#define SPY_WANT_EXIT 2
-#define SPY_WANT_EXIT_ERROR 4
+%(shared)s
 extern "Python" void spy_on_enter(struct spy_call *call);
 extern "Python" void spy_on_exit(struct spy_call *call);
 extern "Python" void spy_on_stats(int at_exit);
@@ -112,10 +87,12 @@ def build_ffi() -> cffi.FFI:
 
     ffibuilder = cffi.FFI()
     ffibuilder.embedding_api("")
-    ffibuilder.cdef(CDEF % {"max_args": MAX_ARGS})
+    shared = _read("spy_shared.h").replace("SPY_MAX_ARGS", str(MAX_ARGS))
+    ffibuilder.cdef(CDEF % {"shared": shared})
     source = "\n".join([
         _read("ck_types.h"),
         _codegen.declarations(),
+        _read("spy_shared.h"),
         _read("_shim.c"),
         _codegen.definitions(),
     ])

@@ -37,20 +37,6 @@
 #define CKR_FUNCTION_NOT_SUPPORTED 0x54UL
 #define CKR_BUFFER_TOO_SMALL 0x150UL
 
-/* One traced call, on the wrapper's stack.  Python reads it on entry and exit; the
- * layout is declared to cffi too (see _build_shim.py). */
-struct spy_call {
-    int fn;
-    int resumed;                  /* set by Python: records of others came in between */
-    uintptr_t args[SPY_MAX_ARGS]; /* raw arguments, in the order of the prototype */
-    unsigned long long seq;       /* call number, given by Python on entry */
-    CK_RV rv;
-    long long wall_ns;            /* CLOCK_REALTIME at entry */
-    long long start_ns;           /* CLOCK_MONOTONIC just before forwarding */
-    long long end_ns;             /* CLOCK_MONOTONIC just after */
-    int entered;                  /* Python saw the entry (errors-only may skip it) */
-};
-
 /* Callbacks into Python (extern "Python" in the cdef). */
 static void spy_on_enter(struct spy_call *call);
 static void spy_on_exit(struct spy_call *call);
@@ -58,9 +44,6 @@ static void spy_on_stats(int at_exit);
 
 /* What Python wants of each function (spy_set_traced), decided once at start so that a
  * call nobody asked for never enters Python (see filters.py). */
-#define SPY_WANT_ENTER 1        /* Python sees the call before it is forwarded */
-#define SPY_WANT_EXIT 2         /* ... and after */
-#define SPY_WANT_EXIT_ERROR 4   /* ... after, only when it did not return CKR_OK */
 
 /* ---- state ------------------------------------------------------------------------ */
 
@@ -83,18 +66,6 @@ static int spy_started_python;              /* we initialised the interpreter ou
 
 /* Statistics (PKCS11SPY_STATS): counted here, for every call, traced or not; Python only
  * formats them (spy_get_stats).  One mutex: an uncontended lock is tens of ns. */
-#define SPY_RV_SLOTS 256
-struct spy_fn_stats {
-    unsigned long long calls;
-    unsigned long long errors;
-    long long total_ns;
-    long long max_ns;
-};
-struct spy_rv_count {
-    int fn;                     /* -1: free slot */
-    CK_RV rv;
-    unsigned long long count;
-};
 static volatile int spy_stats_on;
 static pthread_mutex_t spy_stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct spy_fn_stats spy_stats[SPY_FN_COUNT];

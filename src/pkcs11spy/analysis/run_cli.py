@@ -5,7 +5,7 @@ import os
 import sys
 from typing import Callable, List
 
-from .reader import UnusableInput, read_traces
+from .reader import read_traces
 from .records import Event, Warning_
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
@@ -19,19 +19,22 @@ def add_trace_arguments(p) -> None:
 
 
 def feed_all(paths: List[str], consumer: Callable[[Event], None], warnings: List[str]) -> bool:
-    """Stream every event to consumer; False when the input was unusable."""
+    """Stream every event to consumer; False when any input was unusable (those are
+    skipped with one line each; the others are still read)."""
+    bad: List[str] = []
+
     def warn(w: Warning_) -> None:
         warnings.append(str(w))
         print(f"pkcs11spy: warning: {w}", file=sys.stderr)
 
-    try:
-        for event in read_traces(paths, warn):
-            consumer(event)
-    except UnusableInput as exc:
-        print(f"pkcs11spy: {exc}", file=sys.stderr)
-        warnings.append(str(exc))
-        return False
-    return True
+    def unusable(message: str) -> None:
+        bad.append(message)
+        warnings.append(message)
+        print(f"pkcs11spy: {message}", file=sys.stderr)
+
+    for event in read_traces(paths, warn, unusable):
+        consumer(event)
+    return not bad
 
 
 def quiet_broken_pipe(run: Callable[..., int]) -> Callable[..., int]:

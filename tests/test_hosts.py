@@ -50,3 +50,13 @@ def test_tracing_can_be_disabled(first_call, spy, token, tmp_path):
     r = run([first_call, spy, "C_Initialize", "C_GetInfo", "C_Finalize"], env)
     assert r.stdout.split() == ["C_Initialize", "0", "C_GetInfo", "0", "C_Finalize", "0"]
     assert not trace.exists()
+
+
+def test_disable_trace_zero_or_empty_keeps_tracing(first_call, spy, token, tmp_path):
+    for value in ("0", ""):
+        trace = tmp_path / f"trace{value or 'empty'}.txt"
+        env = bare_env(token, trace)
+        env["PKCS11SPY_DISABLE_TRACE"] = value
+        r = run([first_call, spy, "C_Initialize", "C_Finalize"], env)
+        assert r.stdout.split() == ["C_Initialize", "0", "C_Finalize", "0"]
+        assert [rec.function for rec in parse(read(trace))] == ["C_Initialize", "C_Finalize"], value

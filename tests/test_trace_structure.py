@@ -34,3 +34,15 @@ def test_demo_trace_structure(tmp_path):
     for name in ("CKM_RSA_PKCS_KEY_PAIR_GEN", "CKM_EC_KEY_PAIR_GEN", "CKM_SHA256_RSA_PKCS", "CKO_PRIVATE_KEY",
                  "CKK_RSA", "CKU_USER", "CKF_RW_SESSION", "CKF_SERIAL_SESSION"):
         assert name in text, name
+
+
+def test_demo_output_problems_are_named_before_it_runs(tmp_path):
+    keep = tmp_path / "keep.txt"
+    keep.write_text("precious\n")
+    cases = {str(tmp_path): "is a directory", str(keep): "exists: the demo does not overwrite files",
+             str(tmp_path / "no-such-dir" / "t.txt"): "is not a writable directory"}
+    for output, said in cases.items():
+        r = subprocess.run([sys.executable, "-m", "pkcs11spy", "demo", "-o", output],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert keep.read_text() == "precious\n"

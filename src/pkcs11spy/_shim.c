@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -688,6 +689,15 @@ static void spy_load_module(void)
     spy_ready_rv = CKR_OK;
 }
 
+/* A switch in the environment: set and not empty, "0", "no", "false" or "off" (as the
+ * Python side reads its switches). */
+static int spy_flag_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0 && strcasecmp(v, "no") != 0 &&
+           strcasecmp(v, "false") != 0 && strcasecmp(v, "off") != 0;
+}
+
 static void spy_init(void)
 {
     spy_load_module();
@@ -695,7 +705,7 @@ static void spy_init(void)
         spy_report("%s", spy_problem);
         return;
     }
-    if (getenv("PKCS11SPY_DISABLE_TRACE") == NULL) {
+    if (!spy_flag_set("PKCS11SPY_DISABLE_TRACE")) {
         spy_start_python();
         if (spy_python_ok)
             atexit(spy_stats_at_exit);

@@ -20,7 +20,7 @@ VARIABLES = {
                               "encrypt/decrypt/sign/verify/digest calls (default: hidden; data shown as "
                               "length and fingerprint)",
     "PKCS11SPY_MAX_DUMP": f"bytes shown per buffer in hexdumps (default: {DEFAULT_MAX_DUMP})",
-    "PKCS11SPY_DISABLE_TRACE": "set to forward calls without starting Python or tracing",
+    "PKCS11SPY_DISABLE_TRACE": "1 to forward calls without starting Python or tracing",
     "PKCS11SPY_FORMAT": "text (OpenSC's layout, the default) or json (JSON lines, docs/json.md)",
     "PKCS11SPY_FUNCTIONS": "functions to trace: globs, comma-separated; -NAME leaves one out "
                            "(e.g. C_Sign*,C_Login or -C_GetAttributeValue; default: all)",

@@ -36,7 +36,24 @@ def _steps(token: Token, work: str) -> List[List[str]]:
     ]
 
 
+def _output_problem(path: str) -> Optional[str]:
+    """Why the trace cannot go to path, checked before the demo runs (the spy would fall
+    back to stderr, which the demo does not show)."""
+    if os.path.isdir(path):
+        return f"{path} is a directory: give a file name, e.g. -o {os.path.join(path, 'trace.txt')}"
+    if os.path.exists(path):
+        return f"{path} exists: the demo does not overwrite files; remove it or choose another name"
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        return f"cannot create {path}: {parent} is not a writable directory"
+    return None
+
+
 def run_demo(output: Optional[str]) -> int:
+    problem = _output_problem(output) if output else None
+    if problem:
+        print(f"pkcs11spy demo: {problem}", file=sys.stderr)
+        return 2
     try:
         tool = require_tool("pkcs11-tool", "opensc")
         work = tempfile.mkdtemp(prefix="pkcs11spy-demo-")
@@ -45,8 +62,6 @@ def run_demo(output: Optional[str]) -> int:
         print(f"pkcs11spy demo: {exc}", file=sys.stderr)
         return 2
     trace = os.path.abspath(output) if output else os.path.join(work, "trace.txt")
-    if output and os.path.exists(trace):
-        os.remove(trace)
     env = token.env({"PKCS11SPY": token.module, "PKCS11SPY_OUTPUT": trace})
     spy = shim_path()
     try:

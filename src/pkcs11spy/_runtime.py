@@ -36,6 +36,16 @@ CKR_OK = 0
 RENDERERS = {"text": text, "json": json_render}
 
 
+def partial_description(settings: config.Settings) -> str:
+    """What the banner says when calls are left out on purpose ("" when none are)."""
+    parts = []
+    if settings.functions.strip():
+        parts.append(f"only the functions PKCS11SPY_FUNCTIONS={settings.functions.strip()} selects")
+    if settings.errors_only:
+        parts.append("only calls that did not return CKR_OK (PKCS11SPY_ERRORS_ONLY)")
+    return "; ".join(parts)
+
+
 class Tracer:
     def __init__(self, settings: config.Settings, sink: Sink, module: str) -> None:
         self.settings = settings
@@ -94,9 +104,10 @@ class Tracer:
     def banner(self) -> None:
         if self.render is json_render:
             self.sink.write(json_render.banner(self.module, __version__, self.settings.show_secrets,
-                                               os.getpid()))
+                                               os.getpid(), partial_description(self.settings)))
         else:
-            self.sink.write(text.banner(self.module, __version__, self.settings.show_secrets))
+            self.sink.write(text.banner(self.module, __version__, self.settings.show_secrets,
+                                        partial_description(self.settings)))
 
     def _begin(self, c) -> Tuple[CallData, Call]:
         fn = FUNCTIONS[c.fn]

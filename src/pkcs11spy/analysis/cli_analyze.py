@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     findings = sorted(analyzer.findings, key=lambda f: (f.calls[0].source, f.calls[0].line) if f.calls else ("", 0))
     if args.json:
         json.dump({"findings": [f.as_dict() for f in findings], "not_listed": analyzer.suppressed,
+                   "partial": [{"file": src, "traced": what} for src, what in analyzer.partial.items()],
                    "warnings": warnings}, sys.stdout, indent=2)
         print()
     else:
@@ -36,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
             print()
         for rule, n in analyzer.suppressed.items():
             print(f"[{rule}] {n} more findings not listed")
+        for src, what in analyzer.partial.items():
+            print(f"note: {src} was traced partially ({what}): rules that need every call were "
+                  "not applied")
         print(f"{len(findings)} finding(s)" if findings else "no known mistakes found")
     if not usable:
         return EXIT_UNUSABLE

@@ -180,6 +180,8 @@ class JsonReader:
             self.modules[pid] = str(obj.get("module", ""))
             yield Event("banner", module=self.modules[pid], process=pid,
                         extra={"tool": f"pkcs11spy {obj.get('version', '')}".strip(), "source": self.source})
+            if obj.get("partial"):
+                yield Event("partial", process=pid, extra={"what": str(obj["partial"]), "source": self.source})
             return
         if kind == "stats":
             return  # per-process statistics: the summary computes its own

@@ -14,6 +14,13 @@ from .findings import Finding
 from .records import Event, TraceCall, parse_number
 
 MAX_PER_RULE = 100
+# Rules that judge the order of calls: they need every call, so they are not applied to
+# a process traced partially (PKCS11SPY_FUNCTIONS, errors-only), where calls are missing
+# on purpose.  The others judge one call by its own arguments and result.
+SEQUENCE_RULES = {"call-outside-init", "context-login", "initialize-twice", "login-concurrent-threads",
+                  "operation-abandoned", "operation-active", "output-after-error", "session-leak",
+                  "session-shared-by-threads", "slotlist-count-changed", "slotlist-count-is-capacity",
+                  "slotlist-no-size-query", "threads-without-locking"}
 # Functions a caller may use before C_Initialize.
 BEFORE_INIT_OK = {"C_Initialize", "C_GetFunctionList", "C_GetInterface", "C_GetInterfaceList"}
 # Multi-part operation kinds: the *Init that starts them, the calls that may continue or end them.
@@ -97,8 +104,15 @@ class Analyzer:
         self.findings: List[Finding] = []
         self.suppressed: Dict[str, int] = {}
         self.per_rule: Dict[str, int] = {}
+        # file -> what was traced, for files whose banner says calls were left out (the
+        # whole file is judged partial: in our text layout the pid follows the banner)
+        self.partial: Dict[str, str] = {}
+        self.skipped_partial = 0
 
     def add(self, finding: Finding) -> Finding:
+        if finding.rule in SEQUENCE_RULES and any(c.source in self.partial for c in finding.calls):
+            self.skipped_partial += 1
+            return finding
         n = self.per_rule.get(finding.rule, 0) + 1
         self.per_rule[finding.rule] = n
         if n <= MAX_PER_RULE:
@@ -117,6 +131,8 @@ class Analyzer:
             self._enter(call)
         elif event.kind == "exit":
             self._exit(call)
+        elif event.kind == "partial":
+            self.partial[event.extra.get("source", "")] = event.extra.get("what", "")
         elif event.kind == "hang":
             self.outside_init.pop(id(call), None)  # ids are reused once a call is gone
             self.add(Finding("never-returned", [call],

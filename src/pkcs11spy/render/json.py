@@ -216,9 +216,12 @@ def _args(args: List[Arg]) -> List[dict]:
 
 # ---- record parts ------------------------------------------------------------------------
 
-def banner(module: str, version: str, secrets_shown: bool, pid: int) -> str:
-    return _encode({"v": SCHEMA_VERSION, "event": "start", "pid": pid, "module": module,
-                    "version": version, "secrets_shown": secrets_shown}) + "\n"
+def banner(module: str, version: str, secrets_shown: bool, pid: int, partial: str = "") -> str:
+    out = {"v": SCHEMA_VERSION, "event": "start", "pid": pid, "module": module,
+           "version": version, "secrets_shown": secrets_shown}
+    if partial:
+        out["partial"] = partial
+    return _encode(out) + "\n"
 
 
 def _envelope(call: Call, event: str) -> dict:

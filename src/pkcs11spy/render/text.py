@@ -23,8 +23,10 @@ INLINE_HEX_MAX = 64      # bytes of a typed value (an IV, an id, a point) shown 
 HEX_ROW_BYTES = 32       # bytes per line of a long integer
 
 
-def banner(module: str, version: str, secrets_shown: bool) -> str:
+def banner(module: str, version: str, secrets_shown: bool, partial: str = "") -> str:
     lines = [f"*************** pkcs11spy {version} *****************", f'Loaded: "{module}"']
+    if partial:  # readers must know calls are missing on purpose
+        lines.append(f"Tracing: {partial}")
     if secrets_shown:
         lines.append("WARNING: PKCS11SPY_SHOW_SECRETS is set: this trace contains PINs, keys and data in clear")
     return "\n".join(lines) + "\n"

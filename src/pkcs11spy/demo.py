@@ -67,9 +67,11 @@ def run_demo(output: Optional[str]) -> int:
     try:
         for args in _steps(token, work):
             cmd = [tool, "--module", spy] + args
+            wrong_pin = "0000" in args  # the last step fails on purpose: a login with a wrong PIN
             shown = " ".join("****" if a in (token.user_pin, "0000") else a for a in cmd[3:])
             result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-            print(f"$ pkcs11-tool {shown}  -> exit {result.returncode}", file=sys.stderr)
+            note = "  (a wrong PIN, on purpose: see C_Login in the trace)" if wrong_pin else ""
+            print(f"$ pkcs11-tool {shown}  -> exit {result.returncode}{note}", file=sys.stderr)
         if output:
             print(f"pkcs11spy demo: the trace is in {trace}", file=sys.stderr)
         else:

@@ -53,6 +53,7 @@ class Tracer:
         self.module = module
         self._lock = threading.Lock()
         self._lock_pid = os.getpid()
+        self._current_pid = self._lock_pid  # set by _locked(), read under the lock
         self._next_seq = 0
         self._last_written = -1
         self._pending: Dict[int, Tuple[CallData, Call]] = {}
@@ -80,8 +81,9 @@ class Tracer:
 
     def _locked(self) -> threading.Lock:
         """The lock, renewed in a forked child even when no fork hook ran (a fork by C
-        code in a Python host runs none)."""
-        if self._lock_pid != os.getpid():
+        code in a Python host runs none).  Reads the pid once for _check_fork too."""
+        self._current_pid = os.getpid()
+        if self._lock_pid != self._current_pid:
             self._after_fork_in_child()
         return self._lock
 
@@ -93,9 +95,9 @@ class Tracer:
     def _check_fork(self) -> None:
         """Under the lock, first thing: in a forked child (also one forked without
         Python's hooks), move to its own file or note that the file is shared."""
-        if os.getpid() == self._pid:
+        if self._current_pid == self._pid:
             return
-        self._pid = os.getpid()
+        self._pid = self._current_pid
         if self.sink.reopen_if_forked():
             self.banner()  # a forked child's own file (%p) starts with a banner
         elif not self.sink.per_process():

@@ -7,6 +7,7 @@ import base64
 import ctypes
 import datetime
 import json
+import os
 import sys
 
 import pkcs11
@@ -43,14 +44,8 @@ ATTRIBUTE_TYPES[Attribute.WRAP_TEMPLATE] = (pack_template, bytes)
 ATTRIBUTE_TYPES[Attribute.UNWRAP_TEMPLATE] = (pack_template, bytes)
 ATTRIBUTE_TYPES[Attribute.ALLOWED_MECHANISMS] = (pack_mechanisms, bytes)
 
-CERT = base64.b64decode(
-    "MIIBvjCCAWOgAwIBAgIEEjSrzTAKBggqhkjOPQQDAjA8MQswCQYDVQQGEwJGUjEUMBIGA1UECgwLRXhhbXBsZSBP"
-    "cmcxFzAVBgNVBAMMDnBrY3MxMXNweSB0ZXN0MB4XDTI2MTIwMzE3MzE0N1oXDTM2MTEzMDE3MzE0N1owPDELMAkG"
-    "A1UEBhMCRlIxFDASBgNVBAoMC0V4YW1wbGUgT3JnMRcwFQYDVQQDDA5wa2NzMTFzcHkgdGVzdDBZMBMGByqGSM49"
-    "AgEGCCqGSM49AwEHA0IABFFmE7g9ETPPYJVZEec3JCvFu2GRKlO4+fSf2ueQzmLpgMRgVL5ffsNFmzDf/B3+fvLX"
-    "ASTAiCs/JuvdzzVqwK+jUzBRMB0GA1UdDgQWBBQoIgMBTRQJ4JVtK+BsVFiJJbkepzAfBgNVHSMEGDAWgBQoIgMB"
-    "TRQJ4JVtK+BsVFiJJbkepzAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0kAMEYCIQC7nBHOs82lQFUJVv/q"
-    "3SfaL151HrZ9Gwuw5tFYyuOfgwIhAIoeTgkp5H8Ct7E67Mj+mcpE+CYKyq6Y8sXKeqrh0+cg")
+# A self-signed P-256 certificate, shared with test_decode_attributes.py.
+CERT = base64.b64decode(open(os.path.join(os.path.dirname(__file__), "..", "data", "test-cert.b64")).read())
 NAME = bytes.fromhex("303c310b300906035504061302465231143012060355040a0c0b4578616d706c65204f7267"
                      "3117301506035504030c0e706b637331317370792074657374")
 LONG_LABEL = "a label longer than thirty-two bytes, with accents: éàü"

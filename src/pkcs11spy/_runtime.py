@@ -19,21 +19,44 @@ from __future__ import annotations
 
 import atexit
 import os
+import struct
 import sys
 import threading
 import time
 from typing import Dict, Tuple
 
 from . import __version__, config, filters, redact, stats
-from .decode import CallData, decode_inputs, decode_outputs, interfaces
-from .functions import FUNCTIONS
-from .model import Call
+from .decode import interfaces
+from .functions import FUNCTIONS, MAX_ARGS
+from .memory import memory
+from .recorder import Recorder
 from .render import json as json_render
 from .render import text
 from .sinks import Sink, warn_stderr
 
 CKR_OK = 0
 RENDERERS = {"text": text, "json": json_render}
+
+# struct spy_call (spy_shared.h) as the struct module reads it, native alignment:
+# fn, entered, args[MAX_ARGS], key, rv, wall_ns, start_ns, end_ns, pid.
+KEY = 2 + MAX_ARGS
+RV, WALL_NS, START_NS, END_NS, PID = KEY + 1, KEY + 2, KEY + 3, KEY + 4, KEY + 5
+
+
+def call_layout(ffi) -> struct.Struct:
+    """The unpacker of struct spy_call, checked against cffi's view of the layout (a
+    mismatch stops tracing at start, with a message, rather than mis-read calls)."""
+    layout = struct.Struct(f"@ii{MAX_ARGS}PPLqqqq")
+    fields = [("fn", "@"), ("entered", "@i"), ("args", "@ii"), ("key", f"@ii{MAX_ARGS}P"),
+              ("rv", f"@ii{MAX_ARGS}PP"), ("wall_ns", f"@ii{MAX_ARGS}PPL"),
+              ("start_ns", f"@ii{MAX_ARGS}PPLq"), ("end_ns", f"@ii{MAX_ARGS}PPLqq"),
+              ("pid", f"@ii{MAX_ARGS}PPLqqq")]
+    for name, before in fields:
+        if ffi.offsetof("struct spy_call", name) != struct.calcsize(before):
+            raise RuntimeError(f"struct spy_call: field {name} is not where the tracer reads it")
+    if ffi.sizeof("struct spy_call") != layout.size:
+        raise RuntimeError("struct spy_call: its size is not what the tracer reads")
+    return layout
 
 
 def partial_description(settings: config.Settings) -> str:
@@ -56,7 +79,7 @@ class Tracer:
         self._current_pid = self._lock_pid  # set by _locked(), read under the lock
         self._next_seq = 0
         self._last_written = -1
-        self._pending: Dict[int, Tuple[CallData, Call]] = {}
+        self._pending: Dict[int, Tuple[tuple, int]] = {}  # key -> (entry, call number)
         self._complained = set()
         self.render = RENDERERS[settings.format]
         self.errors_only = settings.errors_only
@@ -65,26 +88,36 @@ class Tracer:
         self._pid = os.getpid()
         self._file_shared = False  # with another process (after fork): always resume
         self.policy = redact.Policy(settings.show_secrets)
+        self.recorder = Recorder(self.render, self.policy, settings.max_dump, settings.show_secrets)
+        self._unpack = None  # set by bind(): the shim's struct spy_call, read in one go
+        self._buffer = None
         os.register_at_fork(before=self._before_fork, after_in_child=self._after_fork_in_child,
                             after_in_parent=self._after_fork_in_parent)
+
+    def bind(self, ffi) -> None:
+        """Read each struct spy_call with one unpack (cffi field reads cost more each)."""
+        self._unpack = call_layout(ffi).unpack_from
+        self._buffer = ffi.buffer
 
     def _before_fork(self) -> None:
         # A record part being written (os.write lets go of the GIL) completes before the
         # fork: otherwise a part judged "not resumed" before the fork would land after
         # the child's records.  acquire() lets go of the GIL while it waits.
-        self._locked().acquire()
+        self._locked(os.getpid()).acquire()
 
-    def _after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self, pid: int = 0) -> None:
         # A thread of the parent may have held the lock at fork: it does not exist here.
         self._lock = threading.Lock()
-        self._lock_pid = os.getpid()
+        self._lock_pid = pid or os.getpid()
 
-    def _locked(self) -> threading.Lock:
-        """The lock, renewed in a forked child even when no fork hook ran (a fork by C
-        code in a Python host runs none).  Reads the pid once for _check_fork too."""
-        self._current_pid = os.getpid()
-        if self._lock_pid != self._current_pid:
-            self._after_fork_in_child()
+    def _locked(self, pid: int) -> threading.Lock:
+        """The lock, renewed in a forked child even when no Python fork hook ran (a fork
+        by C code in a Python host runs none).  pid: the caller's, as the shim keeps it
+        (a system call saved per record part); _check_fork reads it too."""
+        self._current_pid = pid
+        if self._lock_pid != pid:
+            self._after_fork_in_child(pid)
+            memory.forget()  # its descriptor still reads the parent's memory
         return self._lock
 
     def _after_fork_in_parent(self) -> None:
@@ -111,61 +144,63 @@ class Tracer:
             self.sink.write(text.banner(self.module, __version__, self.settings.show_secrets,
                                         partial_description(self.settings)))
 
-    def _begin(self, c) -> Tuple[CallData, Call]:
-        fn = FUNCTIONS[c.fn]
-        raw = list(c.args[0:len(fn.args)])
-        data = CallData(fn, raw, self.settings.max_dump, self.settings.show_secrets, self.policy)
-        call = Call(seq=-1, function=fn.name, pid=os.getpid(), tid=threading.get_ident(),
-                    wall_ns=int(c.wall_ns))
-        call.inputs = decode_inputs(data)
-        call.notes.extend(data.notes)
-        return data, call
+    def _entry(self, raw_call: tuple):
+        """What an exit needs of its entry: (plan, lazy, fragments, notes, tid, wall_ns)."""
+        plan = self.recorder.plan(raw_call[0])
+        lazy = self.recorder.start(plan, raw_call[2:2 + plan.nargs])
+        fragments, notes = self.recorder.inputs(plan, lazy)
+        return plan, lazy, fragments, notes, threading.get_ident(), raw_call[WALL_NS]
 
-    def enter(self, c, key: int) -> None:
-        data, call = self._begin(c)
+    def enter(self, c) -> None:
+        raw_call = self._unpack(self._buffer(c))
+        plan, lazy, fragments, notes, tid, wall_ns = entry = self._entry(raw_call)
         if self.errors_only:
-            self._pending[key] = (data, call)  # written at exit, if the call fails
+            self._pending[raw_call[KEY]] = (entry, -1)  # written at exit, if the call fails
             return
-        with self._locked():
+        with self._locked(raw_call[PID]):
             self._check_fork()
-            call.seq = self._next_seq
+            seq = self._next_seq
             self._next_seq += 1
-            self.sink.write(self.render.render_enter(call))
-            self._last_written = call.seq
-        c.seq = call.seq
-        self._pending[key] = (data, call)
+            self.sink.write(self.render.enter_part(seq, plan.function.name, self._current_pid, tid, wall_ns,
+                                                   fragments, notes))
+            self._last_written = seq
+        self._pending[raw_call[KEY]] = (entry, seq)
 
-    def exit(self, c, key: int) -> None:
-        rv = int(c.rv)
-        if c.entered:
-            entry = self._pending.pop(key, None)
-            if entry is None:
+    def exit(self, c) -> None:
+        raw_call = self._unpack(self._buffer(c))
+        rv = raw_call[RV]
+        if raw_call[1]:  # entered
+            pending = self._pending.pop(raw_call[KEY], None)
+            if pending is None:
                 return  # entry failed and was reported; nothing to pair with
+            entry, seq = pending
         elif self.errors_only:
-            entry = self._begin(c)  # inputs are the caller's memory, unchanged by the call
+            entry, seq = self._entry(raw_call), -1  # inputs are the caller's memory, unchanged by the call
         else:
             return
         if self.errors_only and rv == CKR_OK:
             return
-        data, call = entry
-        call.rv = rv
-        call.rv_name = text.rv_name(rv)
-        call.duration_ns = int(c.end_ns) - int(c.start_ns)
-        call.outputs = decode_outputs(data, rv)
-        call.exit_notes.extend(data.exit_notes)
-        if self.errors_only:
-            with self._locked():
-                self._check_fork()
-                call.seq = self._next_seq
-                self._next_seq += 1
-                self.sink.write(self.render.render_enter(call) + self.render.render_exit(call))
-                self._last_written = call.seq
-            return
-        with self._locked():
+        plan, lazy, in_fragments, in_notes, tid, wall_ns = entry
+        fragments, notes = self.recorder.outputs(plan, lazy, rv)
+        name = plan.function.name
+        rv_name = text.rv_name(rv)
+        duration_ns = raw_call[END_NS] - raw_call[START_NS]
+        render = self.render
+        with self._locked(raw_call[PID]):
             self._check_fork()
-            call.resumed = self._file_shared or self._last_written != call.seq
-            self.sink.write(self.render.render_exit(call))
-            self._last_written = call.seq
+            pid = self._current_pid
+            if self.errors_only:
+                seq = self._next_seq
+                self._next_seq += 1
+                part = (render.enter_part(seq, name, pid, tid, wall_ns, in_fragments, in_notes)
+                        + render.exit_part(seq, name, pid, tid, wall_ns, False, rv, rv_name, duration_ns,
+                                           fragments, notes))
+            else:
+                resumed = self._file_shared or self._last_written != seq
+                part = render.exit_part(seq, name, pid, tid, wall_ns, resumed, rv, rv_name, duration_ns,
+                                        fragments, notes)
+            self.sink.write(part)
+            self._last_written = seq
 
     def write_stats(self, when: str) -> None:
         """The statistics table, if calls were made since it was last written."""
@@ -179,7 +214,7 @@ class Tracer:
             part = json_render.render_stats(stats.as_dict(snapshot), os.getpid(), when, time.time_ns())
         else:
             part = stats.render_text(snapshot, os.getpid(), when)
-        with self._locked():
+        with self._locked(os.getpid()):
             self._check_fork()
             self.sink.write(part)
             self._last_written = -1
@@ -199,25 +234,24 @@ class Tracer:
 def start(ffi, lib) -> None:
     """Set up tracing; the last step tells C that Python is ready."""
     settings = config.load(warn_stderr)
-    sink = Sink(settings.output, warn_stderr, settings.output_for)
+    sink = Sink(settings.output, warn_stderr, settings.output_for,
+                writer=lib.spy_write)
     module = ffi.string(lib.spy_get_module_path()).decode("utf-8", "backslashreplace")
     tracer = Tracer(settings, sink, module)
+    tracer.bind(ffi)
     interfaces.bind(lib)
-
-    def key_of(c) -> int:
-        return int(ffi.cast("uintptr_t", c))
 
     @ffi.def_extern(onerror=lambda *exc: None)
     def spy_on_enter(c):
         try:
-            tracer.enter(c, key_of(c))
+            tracer.enter(c)
         except BaseException as exc:
             tracer.failed(f"entry of {FUNCTIONS[c.fn].name}", exc)
 
     @ffi.def_extern(onerror=lambda *exc: None)
     def spy_on_exit(c):
         try:
-            tracer.exit(c, key_of(c))
+            tracer.exit(c)
         except BaseException as exc:
             tracer.failed(f"exit of {FUNCTIONS[c.fn].name}", exc)
 

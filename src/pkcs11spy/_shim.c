@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -229,6 +230,7 @@ failed:
 }
 
 /* fork: the child must not inherit a GIL owned by a thread that does not exist there. */
+static volatile long long spy_pid;
 static int spy_fork_held;
 static PyGILState_STATE spy_fork_gil;
 
@@ -291,6 +293,36 @@ static void spy_start_python(void)
 static void spy_set_python_ready(int ok)
 {
     spy_python_ok = ok;
+}
+
+/* One record part to the trace: the whole of it (a short write is continued), then a
+ * check that the file still has a name: a trace whose file was removed would go on
+ * growing where nobody can read it.  0, or the errno that stopped it (ENOENT: removed).
+ * In C because Python's os.fstat builds a 19-field result for one number. */
+static int spy_write(int fd, const char *data, size_t length)
+{
+    struct stat st;
+    int saved = errno, failed = 0;
+
+    while (length > 0) {
+        ssize_t n = write(fd, data, length);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            failed = n < 0 ? errno : EIO;
+            break;
+        }
+        data += n;
+        length -= (size_t)n;
+    }
+    if (!failed && fd != STDERR_FILENO) {
+        if (fstat(fd, &st) != 0)
+            failed = errno;
+        else if (st.st_nlink == 0 && S_ISREG(st.st_mode))
+            failed = ENOENT;
+    }
+    errno = saved;
+    return failed;
 }
 
 static void spy_set_traced(int fn, int wants)
@@ -698,8 +730,17 @@ static int spy_flag_set(const char *name)
            strcasecmp(v, "false") != 0 && strcasecmp(v, "off") != 0;
 }
 
+/* The process id, for every record: getpid() is a system call, and Python's own fork
+ * hooks do not run when C code forks inside a Python host.  This handler does. */
+static void spy_pid_after_fork(void)
+{
+    spy_pid = getpid();
+}
+
 static void spy_init(void)
 {
+    spy_pid = getpid();
+    pthread_atfork(NULL, NULL, spy_pid_after_fork);
     spy_load_module();
     if (spy_ready_rv != CKR_OK) {
         spy_report("%s", spy_problem);
@@ -740,6 +781,8 @@ static void spy_call_start(struct spy_call *call, int fn)
 {
     memset(call, 0, sizeof(*call));
     call->fn = fn;
+    call->key = (uintptr_t)call;
+    call->pid = spy_pid;
 }
 
 static void spy_call_enter(struct spy_call *call)

@@ -15,6 +15,7 @@ from .native import ffi
 
 ULONG_SIZE = ffi.sizeof("CK_ULONG")
 ULONG_MAX = (1 << (8 * ULONG_SIZE)) - 1
+ADDRESS_LIMIT = 1 << 63  # /proc/self/mem takes offsets as signed 64-bit numbers
 
 
 class Memory:
@@ -24,9 +25,10 @@ class Memory:
         self._lock = threading.Lock()
         self._sizes = {}
         # getpid() per read is a syscall on the hot path: learn about forks instead.
-        os.register_at_fork(after_in_child=self._forget)
+        os.register_at_fork(after_in_child=self.forget)
 
-    def _forget(self) -> None:
+    def forget(self) -> None:
+        """After a fork (the tracer also calls this for forks Python did not see)."""
         self._pid = -2  # a fresh descriptor on the next read, in the child
 
     def _descriptor(self) -> int:
@@ -47,12 +49,10 @@ class Memory:
 
     def read(self, address: int, length: int) -> Optional[bytes]:
         """The bytes at address, or None when any of them cannot be read."""
-        if length == 0:
-            return b""
-        if address == 0 or length < 0 or address + length > (1 << 63):
-            return None
+        if length <= 0 or address <= 0 or address + length > ADDRESS_LIMIT:
+            return b"" if length == 0 else None
         try:
-            data = os.pread(self._descriptor(), length, address)
+            data = os.pread(self._fd if self._pid >= 0 else self._descriptor(), length, address)
         except (OSError, OverflowError, ValueError):
             return None
         return data if len(data) == length else None

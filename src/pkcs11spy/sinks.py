@@ -8,17 +8,42 @@ warning.  With ``%p`` in PKCS11SPY_OUTPUT a forked child gets a file of its own.
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from typing import Callable, Optional
 
 STDERR = 2
 
 
+def write_part(fd: int, data: bytes, length: int) -> int:
+    """Write all of data, then check that a file's name was not removed.  0, or the errno
+    that stopped it.  The shim offers the same in C (spy_write), which the tracer uses:
+    this one serves tools and tests that run without the shim."""
+    try:
+        n = os.write(fd, data)
+        if n != len(data):
+            view = memoryview(data)[n:]
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+        if fd != STDERR:
+            st = os.fstat(fd)
+            if st.st_nlink == 0 and stat.S_ISREG(st.st_mode):
+                return errno.ENOENT
+    except OSError as exc:
+        return exc.errno or errno.EIO
+    return 0
+
+
 class Sink:
     def __init__(self, path: Optional[str], warn: Callable[[str], None],
-                 expand: Optional[Callable[[int], str]] = None) -> None:
-        """expand: the output path for a pid, when the path depends on it (``%p``)."""
+                 expand: Optional[Callable[[int], str]] = None,
+                 writer: Callable[[int, bytes, int], int] = write_part) -> None:
+        """expand: the output path for a pid, when the path depends on it (``%p``).
+        writer: how a part is written (see write_part)."""
         self.path = path
+        self._writer = writer
         self._warn = warn
         self._expand = expand
         self._pid = os.getpid()
@@ -58,34 +83,18 @@ class Sink:
 
     def write(self, text: str) -> None:
         data = text.encode("utf-8", "backslashreplace")
+        failed = self._writer(self.fd, data, len(data))
+        if not failed or self.fd == STDERR:
+            return  # written, or nowhere left to say it
+        reason = "the file was removed" if failed == errno.ENOENT else os.strerror(failed)
+        self._warn(f"pkcs11spy: writing the trace to {self.path} failed: {reason}; "
+                   f"tracing continues on stderr")
         try:
-            self._write_all(self.fd, data)
-            if self.fd != STDERR and os.fstat(self.fd).st_nlink == 0:
-                raise FileNotFoundError(2, "the file was removed")
-        except OSError as exc:
-            if self.fd == STDERR:
-                return  # nowhere left to say it
-            self._warn(f"pkcs11spy: writing the trace to {self.path} failed: {exc.strerror}; "
-                       f"tracing continues on stderr")
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
-            self.fd = STDERR
-            try:
-                self._write_all(STDERR, data)
-            except OSError:
-                pass
-
-    @staticmethod
-    def _write_all(fd: int, data: bytes) -> None:
-        n = os.write(fd, data)
-        if n == len(data):
-            return  # the usual case: one write
-        view = memoryview(data)[n:]
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
+            os.close(self.fd)
+        except OSError:
+            pass
+        self.fd = STDERR
+        self._writer(STDERR, data, len(data))
 
 
 def warn_stderr(message: str) -> None:

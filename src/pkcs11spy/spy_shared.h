@@ -7,14 +7,14 @@
  * layout is declared to cffi too (see _build_shim.py). */
 struct spy_call {
     int fn;
-    int resumed;                  /* set by Python: records of others came in between */
+    int entered;                  /* Python saw the entry (errors-only may skip it) */
     uintptr_t args[SPY_MAX_ARGS]; /* raw arguments, in the order of the prototype */
-    unsigned long long seq;       /* call number, given by Python on entry */
+    uintptr_t key;                /* this record's address: pairs an exit with its entry */
     CK_RV rv;
     long long wall_ns;            /* CLOCK_REALTIME at entry */
     long long start_ns;           /* CLOCK_MONOTONIC just before forwarding */
     long long end_ns;             /* CLOCK_MONOTONIC just after */
-    int entered;                  /* Python saw the entry (errors-only may skip it) */
+    long long pid;                /* the caller's process id, kept by C (renewed at fork) */
 };
 
 /* What the wrapper does with a function (spy_traced[fn]). */

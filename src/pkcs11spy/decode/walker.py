@@ -428,7 +428,7 @@ def exit_decoder(kind: str) -> Optional[Callable]:
 
 # ---- the walk ------------------------------------------------------------------------
 
-def _guarded(decode: Callable, call: CallData, arg: FnArg):
+def guarded(decode: Callable, call: CallData, arg: FnArg):
     try:
         return decode(call, arg)
     except Exception as exc:
@@ -452,7 +452,7 @@ _input_plans: Dict[str, list] = {}
 _output_plans: Dict[str, list] = {}
 
 
-def _input_plan(function: Function) -> list:
+def input_plan(function: Function) -> list:
     plan = _input_plans.get(function.name)
     if plan is None:
         plan = [(arg, entry_decoder(arg.kind), _input_label(arg)) for arg in function.args
@@ -461,7 +461,7 @@ def _input_plan(function: Function) -> list:
     return plan
 
 
-def _output_plan(function: Function) -> list:
+def output_plan(function: Function) -> list:
     plan = _output_plans.get(function.name)
     if plan is None:
         plan = [(arg, exit_decoder(arg.kind)) for arg in function.args
@@ -472,8 +472,8 @@ def _output_plan(function: Function) -> list:
 
 def decode_inputs(call: CallData) -> List[Arg]:
     shown: List[Arg] = []
-    for arg, decode, label in _input_plan(call.function):
-        value = _guarded(decode, call, arg)
+    for arg, decode, label in input_plan(call.function):
+        value = guarded(decode, call, arg)
         if value is None:
             continue
         if arg.direction == INOUT:
@@ -485,8 +485,8 @@ def decode_inputs(call: CallData) -> List[Arg]:
 def decode_outputs(call: CallData, rv: int) -> List[Arg]:
     call.rv = rv
     shown: List[Arg] = []
-    for arg, decode in _output_plan(call.function):
-        result = _guarded(decode, call, arg)
+    for arg, decode in output_plan(call.function):
+        result = guarded(decode, call, arg)
         if isinstance(result, DecodeError):
             shown.append(Arg(arg.name, result))
         else:

@@ -248,27 +248,47 @@ def exit_record(call: Call) -> dict:
     return out
 
 
-# The hot path formats the envelope directly (the same keys, in the same order, as
-# enter_record/exit_record) and encodes only the argument lists.
+# A record part is built from fragments: one argument's object, made by arg_fragment.
+# The tracer reuses fragments (see recorder.py).  The envelope is formatted directly,
+# with the same keys in the same order as enter_record/exit_record.
+SEPARATOR = ","  # between fragments
 _quote = json.encoder.encode_basestring_ascii
 
 
-def _head(call: Call, event: str) -> str:
-    return (f'{{"v":{SCHEMA_VERSION},"event":"{event}","id":{call.seq},"pid":{call.pid},'
-            f'"tid":{call.tid},"function":{_quote(call.function)},"time":"{iso_time(call.wall_ns)}"')
+def arg_fragment(side: str, arg: Arg) -> str:
+    """One argument as a JSON object (side is the text layout's; JSON says it by key)."""
+    return _encode({"name": arg.label, "value": value(arg.value)})
+
+
+def _head(seq: int, event: str, function: str, pid: int, tid: int, wall_ns: int) -> str:
+    return (f'{{"v":{SCHEMA_VERSION},"event":"{event}","id":{seq},"pid":{pid},'
+            f'"tid":{tid},"function":{_quote(function)},"time":"{iso_time(wall_ns)}"')
+
+
+def enter_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, fragments: List[str],
+               notes: List[str]) -> str:
+    tail = f',"notes":{_encode(notes)}}}\n' if notes else "}\n"
+    return f'{_head(seq, "enter", function, pid, tid, wall_ns)},"in":[{",".join(fragments)}]{tail}'
+
+
+def exit_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, resumed: bool, rv: int,
+              rv_name: str, duration_ns: Optional[int], fragments: List[str], notes: List[str]) -> str:
+    # resumed: readers join by id, so the exit line is the same either way.
+    duration = "null" if duration_ns is None else repr(duration_ns / 1000)
+    tail = f',"notes":{_encode(notes)}}}\n' if notes else "}\n"
+    return (f'{_head(seq, "exit", function, pid, tid, wall_ns)},"rv":{rv},"rv_name":{_quote(rv_name)},'
+            f'"duration_us":{duration},"out":[{",".join(fragments)}]{tail}')
 
 
 def render_enter(call: Call) -> str:
-    notes = f',"notes":{_encode(call.notes)}' if call.notes else ""
-    return f'{_head(call, "enter")},"in":{_encode(_args(call.inputs))}{notes}}}\n'
+    return enter_part(call.seq, call.function, call.pid, call.tid, call.wall_ns,
+                      [arg_fragment("[in]", a) for a in call.inputs], call.notes)
 
 
 def render_exit(call: Call) -> str:
-    rv = call.rv if call.rv is not None else 0
-    duration = "null" if call.duration_ns is None else repr(call.duration_ns / 1000)
-    notes = f',"notes":{_encode(call.exit_notes)}' if call.exit_notes else ""
-    return (f'{_head(call, "exit")},"rv":{rv},"rv_name":{_quote(call.rv_name)},'
-            f'"duration_us":{duration},"out":{_encode(_args(call.outputs))}{notes}}}\n')
+    return exit_part(call.seq, call.function, call.pid, call.tid, call.wall_ns, call.resumed,
+                     call.rv if call.rv is not None else 0, call.rv_name, call.duration_ns,
+                     [arg_fragment("[out]", a) for a in call.outputs], call.exit_notes)
 
 
 def render_stats(table: dict, pid: int, when: str, wall_ns: int) -> str:

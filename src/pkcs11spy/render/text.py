@@ -8,7 +8,7 @@ name everything we can, and never print what is not valid (see the decoders).
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 from .. import catalog
 from ..model import (Arg, Attribute, BigInt, Bool, Bytes, Call, Const, Date, DecodeError,
@@ -45,34 +45,46 @@ def timestamp(wall_ns: int) -> str:
     return f"{cached[1]}.{ns // 1_000_000:03d}"
 
 
-def header(call: Call) -> List[str]:
-    marker = " <resumed>" if call.resumed else ""
-    return ["", f"{call.seq}: {call.function}{marker}\nP:{call.pid}; T:0x{call.tid:x} {timestamp(call.wall_ns)}"]
+# A record part is built from fragments: the lines of one argument, made by
+# arg_fragment.  The tracer reuses fragments (see recorder.py); render_enter and
+# render_exit build every fragment anew, for tools and tests.
+SEPARATOR = ""  # between fragments
+
+
+def arg_fragment(side: str, arg: Arg) -> str:
+    """The lines of one argument, each ending in a newline."""
+    return "\n".join(render_arg(side, arg)) + "\n"
+
+
+def _head(seq: int, function: str, pid: int, tid: int, wall_ns: int, resumed: bool) -> str:
+    marker = " <resumed>" if resumed else ""
+    return f"\n{seq}: {function}{marker}\nP:{pid}; T:0x{tid:x} {timestamp(wall_ns)}\n"
+
+
+def enter_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, fragments: List[str],
+               notes: List[str]) -> str:
+    text = _head(seq, function, pid, tid, wall_ns, False) + "".join(fragments)
+    return text + "".join([f"[note] {n}\n" for n in notes]) if notes else text
+
+
+def exit_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, resumed: bool, rv: int,
+              rv_name: str, duration_ns: Optional[int], fragments: List[str], notes: List[str]) -> str:
+    head = _head(seq, function, pid, tid, wall_ns, True) if resumed else ""
+    if notes:  # notes come before [out] lines
+        head += "".join([f"[note] {n}\n" for n in notes])
+    duration = "" if duration_ns is None else f" ({duration_ns / 1e6:.3f} ms)"
+    return f"{head}{''.join(fragments)}Returned:  {rv} {rv_name}{duration}\n"
 
 
 def render_enter(call: Call) -> str:
-    lines = header(call)
-    for arg in call.inputs:
-        lines.extend(render_arg("[in]", arg))
-    lines.extend(f"[note] {n}" for n in call.notes)
-    return "\n".join(lines) + "\n"
+    return enter_part(call.seq, call.function, call.pid, call.tid, call.wall_ns,
+                      [arg_fragment("[in]", a) for a in call.inputs], call.notes)
 
 
 def render_exit(call: Call) -> str:
-    lines: List[str] = header(call) if call.resumed else []
-    lines.extend(f"[note] {n}" for n in call.exit_notes)  # notes come before [out] lines
-    for arg in call.outputs:
-        lines.extend(render_arg("[out]", arg))
-    lines.append(returned(call))
-    return "\n".join(lines) + "\n"
-
-
-def returned(call: Call) -> str:
-    rv = call.rv if call.rv is not None else 0
-    duration = ""
-    if call.duration_ns is not None:
-        duration = f" ({call.duration_ns / 1e6:.3f} ms)"
-    return f"Returned:  {rv} {call.rv_name}{duration}"
+    return exit_part(call.seq, call.function, call.pid, call.tid, call.wall_ns, call.resumed,
+                     call.rv if call.rv is not None else 0, call.rv_name, call.duration_ns,
+                     [arg_fragment("[out]", a) for a in call.outputs], call.exit_notes)
 
 
 _rv_names: Dict[int, str] = {}

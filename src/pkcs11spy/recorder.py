@@ -1,0 +1,235 @@
+"""From a raw call to the fragments of its record parts, reusing what it can.
+
+The tracer's hot path (docs/performance.md).  For each function, a plan made once from
+the function table says how each argument becomes its *fragment* of the record: its
+lines in the text layout, its object in JSON (``arg_fragment`` of the renderer).
+
+* An argument whose fragment depends only on a few facts is rendered once per distinct
+  set of facts, and the fragment is reused after that.  The facts are its raw value for
+  handles, numbers, constants and flags; for an output, the return code and the bytes the
+  decoder reads (an info structure, a single CK_ULONG), or only the length of a secret
+  that is hidden anyway (random data); for a mechanism without a parameter, the bytes of
+  the CK_MECHANISM.
+* Every other argument (data buffers, templates, parameters) goes through the decoders
+  and the renderer on every call, as ``decode_inputs``/``decode_outputs`` would.
+
+A reused fragment is exactly what the decoders and the renderer made for the same facts,
+so a trace cannot differ from one rendered afresh; tests compare the two on real
+sessions.  The decoders' own context (``CallData``) is made only when a step needs it.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Hashable, List, Optional, Tuple
+
+from .decode.walker import CKR_OK, CallData, guarded, input_plan, output_plan
+from .functions import FUNCTIONS, INOUT, Arg as FnArg, Function
+from .memory import memory
+from .model import Arg, DecodeError
+from .native import ffi
+from .redact import Policy
+
+# Distinct facts remembered per argument; past this the memory starts again (handles of
+# a long run change, and old ones must not crowd out the new).
+MEMO_LIMIT = 512
+
+VALUE_KINDS = frozenset({"handle", "ulong", "count", "bool", "pointer"})
+POINTEE_KINDS = frozenset({"ulong_ptr", "handle_ptr"})
+TEMPLATE_KINDS = frozenset({"template", "template_get"})
+MECHANISM_SIZE = ffi.sizeof("CK_MECHANISM")
+ULONG_SIZE = ffi.sizeof("CK_ULONG")
+
+
+class Lazy:
+    """The decoders' context for one call, made on first need (most calls never do)."""
+
+    __slots__ = ("function", "raw", "cap", "show_secrets", "policy", "rv", "data")
+
+    def __init__(self, function: Function, raw: Tuple[int, ...], cap: int, show_secrets: bool,
+                 policy: Policy) -> None:
+        self.function, self.raw, self.cap = function, raw, cap
+        self.show_secrets, self.policy = show_secrets, policy
+        self.rv: Optional[int] = None  # set before the exit's steps run
+        self.data: Optional[CallData] = None
+
+    def get(self) -> CallData:
+        if self.data is None:
+            self.data = CallData(self.function, list(self.raw), self.cap, self.show_secrets, self.policy)
+            self.data.rv = self.rv
+        return self.data
+
+
+# A step: (raw, rv, lazy) -> fragment ("" when the argument shows nothing).
+Step = Callable[[Tuple[int, ...], Optional[int], Lazy], str]
+KeyOf = Callable[[Tuple[int, ...], Optional[int]], Hashable]
+
+
+def _reusing(key_of: KeyOf, render: Callable[[Lazy], str]) -> Step:
+    memo: Dict[Hashable, str] = {}
+
+    def step(raw: Tuple[int, ...], rv: Optional[int], lazy: Lazy) -> str:
+        key = key_of(raw, rv)
+        fragment = memo.get(key)
+        if fragment is None:
+            fragment = render(lazy)
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[key] = fragment
+        return fragment
+    return step
+
+
+def _reusing_value(i: int, render: Callable[[Lazy], str]) -> Step:
+    """_reusing keyed by the raw value of argument i (one call less per argument)."""
+    memo: Dict[int, str] = {}
+
+    def step(raw: Tuple[int, ...], rv: Optional[int], lazy: Lazy) -> str:
+        fragment = memo.get(raw[i])
+        if fragment is None:
+            fragment = render(lazy)
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[raw[i]] = fragment
+        return fragment
+    return step
+
+
+def _reusing_when_ok(key_of: KeyOf, render: Callable[[Lazy], str]) -> Step:
+    """_reusing for outputs that show nothing unless the call returned CKR_OK."""
+    step = _reusing(key_of, render)
+    return lambda raw, rv, lazy: step(raw, rv, lazy) if rv == CKR_OK else ""
+
+
+def _afresh(render: Callable[[Lazy], str]) -> Step:
+    return lambda raw, rv, lazy: render(lazy)
+
+
+class Plan:
+    """How one function's arguments become fragments, on entry and on exit."""
+
+    def __init__(self, function: Function, renderer, policy: Policy) -> None:
+        self.function = function
+        self.nargs = len(function.args)
+        self.learns = function.name in Policy.LEARNS
+        self._renderer = renderer
+        self._positions = {a.name: i for i, a in enumerate(function.args)}
+        self._has_template = any(a.kind in TEMPLATE_KINDS for a in function.args)
+        self._policy = policy
+        self.inputs: List[Step] = [self._input_step(arg, decode, label)
+                                   for arg, decode, label in input_plan(function)]
+        self.outputs: List[Step] = [self._output_step(arg, decode) for arg, decode in output_plan(function)]
+
+    # ---- entry ---------------------------------------------------------------------
+
+    def _input_step(self, arg: FnArg, decode: Callable, label: Callable) -> Step:
+        fragment = self._renderer.arg_fragment
+
+        def render(lazy: Lazy) -> str:
+            data = lazy.get()
+            value = guarded(decode, data, arg)
+            if value is None:
+                return ""
+            if arg.direction == INOUT:
+                data.entry[arg.name] = value
+            return fragment("[in]", Arg(label(data), value))
+
+        i = self._positions[arg.name]
+        if arg.kind in VALUE_KINDS or arg.kind.startswith(("enum:", "flags:")):
+            return _reusing_value(i, render)
+        if arg.kind == "mechanism" and not self._has_template:
+            # Decoding it sets the call's mechanism, which only templates read.
+            return _reusing(lambda raw, rv: _mechanism_key(raw[i]), render)
+        return _afresh(render)
+
+    # ---- exit ----------------------------------------------------------------------
+
+    def _output_step(self, arg: FnArg, decode: Callable) -> Step:
+        fragment = self._renderer.arg_fragment
+
+        def render(lazy: Lazy) -> str:
+            result = guarded(decode, lazy.get(), arg)
+            if isinstance(result, DecodeError):
+                return fragment("[out]", Arg(arg.name, result))
+            return self._renderer.SEPARATOR.join([fragment("[out]", a) for a in result])
+
+        i = self._positions[arg.name]
+        if arg.kind.startswith("struct:"):
+            size = ffi.sizeof(arg.kind[7:])
+            return _reusing_when_ok(lambda raw, rv: _bytes_key(raw[i], size), render)
+        if arg.kind in POINTEE_KINDS or arg.kind.startswith("flags_ptr:"):
+            return _reusing_when_ok(lambda raw, rv: memory.ulong(raw[i]) if raw[i] else None, render)
+        if arg.kind == "bytes" and self._hides_all_but_length(arg):
+            partner = self.function.arg(arg.length)
+            j = self._positions[partner.name]
+            if partner.kind == "length_ptr":
+                return _reusing(lambda raw, rv: (rv, raw[i] == 0, _pointee_key(raw[j])), render)
+            return _reusing(lambda raw, rv: (rv, raw[i] == 0, raw[j]), render)
+        return _afresh(render)
+
+    def _hides_all_but_length(self, arg: FnArg) -> bool:
+        """A secret output shown as its length only (not data: a fingerprint reads the
+        bytes; not a PIN: its facts read them too)."""
+        return (self._policy.hides(arg) and not arg.data
+                and self._policy.redacted_kind(arg.name) != "PIN")
+
+
+def _bytes_key(address: int, size: int) -> Hashable:
+    data = memory.read(address, size)
+    return data if data is not None else ("unreadable", address)
+
+
+def _pointee_key(address: int) -> Hashable:
+    value = memory.ulong(address) if address else None
+    return value if value is not None else ("unreadable", address)
+
+
+def _mechanism_key(address: int) -> Hashable:
+    """The CK_MECHANISM's bytes when it has no parameter (then they are all its decoding
+    reads); otherwise a key never seen twice, so it is decoded afresh."""
+    data = memory.read(address, MECHANISM_SIZE) if address else None
+    if data is None:
+        return ("unreadable", address)
+    parameter = int.from_bytes(data[ULONG_SIZE:2 * ULONG_SIZE], "little")
+    parameter_length = int.from_bytes(data[2 * ULONG_SIZE:3 * ULONG_SIZE], "little")
+    if parameter or parameter_length:
+        return object()
+    return data
+
+
+class Recorder:
+    """Fragments of calls for one renderer, with the tracer's policy and dump cap."""
+
+    def __init__(self, renderer, policy: Policy, cap: int, show_secrets: bool) -> None:
+        self.renderer = renderer
+        self.policy = policy
+        self.cap = cap
+        self.show_secrets = show_secrets
+        self._plans: List[Optional[Plan]] = [None] * len(FUNCTIONS)
+
+    def plan(self, index: int) -> Plan:
+        plan = self._plans[index]
+        if plan is None:
+            plan = self._plans[index] = Plan(FUNCTIONS[index], self.renderer, self.policy)
+        return plan
+
+    def start(self, plan: Plan, raw: Tuple[int, ...]) -> Lazy:
+        return Lazy(plan.function, raw, self.cap, self.show_secrets, self.policy)
+
+    def inputs(self, plan: Plan, lazy: Lazy) -> Tuple[List[str], List[str]]:
+        """The entry's fragments and notes.  Reads only what the caller passed in."""
+        raw = lazy.raw
+        fragments = [f for f in [step(raw, None, lazy) for step in plan.inputs] if f]
+        return fragments, (lazy.data.notes if lazy.data is not None else [])
+
+    def outputs(self, plan: Plan, lazy: Lazy, rv: int) -> Tuple[List[str], List[str]]:
+        """The exit's fragments and notes, for the return code rv."""
+        raw = lazy.raw
+        lazy.rv = rv
+        if lazy.data is not None:
+            lazy.data.rv = rv
+        fragments = [f for f in [step(raw, rv, lazy) for step in plan.outputs] if f]
+        if plan.learns:
+            try:
+                self.policy.learn(plan.function.name, lazy.get().raw, rv)
+            except Exception:
+                pass  # only PIN facts of later calls depend on it
+        return fragments, (lazy.data.exit_notes if lazy.data is not None else [])

@@ -35,6 +35,8 @@ from .render import text
 from .sinks import Sink, warn_stderr
 
 CKR_OK = 0
+RV_NAMES = {CKR_OK: "CKR_OK"}
+get_ident = threading.get_ident
 RENDERERS = {"text": text, "json": json_render}
 
 # struct spy_call (spy_shared.h) as the struct module reads it, native alignment:
@@ -118,6 +120,7 @@ class Tracer:
         if self._lock_pid != pid:
             self._after_fork_in_child(pid)
             memory.forget()  # its descriptor still reads the parent's memory
+            self.policy.forget_key()  # a child fingerprints with a key of its own
         return self._lock
 
     def _after_fork_in_parent(self) -> None:
@@ -146,28 +149,36 @@ class Tracer:
 
     def _entry(self, raw_call: tuple):
         """What an exit needs of its entry: (plan, lazy, fragments, notes, tid, wall_ns)."""
-        plan = self.recorder.plan(raw_call[0])
-        lazy = self.recorder.start(plan, raw_call[2:2 + plan.nargs])
-        fragments, notes = self.recorder.inputs(plan, lazy)
-        return plan, lazy, fragments, notes, threading.get_ident(), raw_call[WALL_NS]
+        recorder = self.recorder
+        plan = recorder.plan(raw_call[0])
+        lazy = recorder.start(plan, raw_call[2:2 + plan.nargs])
+        fragments, notes = recorder.inputs(plan, lazy)
+        return plan, lazy, fragments, notes, get_ident(), raw_call[WALL_NS]
 
     def enter(self, c) -> None:
         raw_call = self._unpack(self._buffer(c))
+        pid = raw_call[PID]
+        if pid != self._lock_pid:
+            self._locked(pid)  # forked: before reading memory (memory.forget)
         plan, lazy, fragments, notes, tid, wall_ns = entry = self._entry(raw_call)
         if self.errors_only:
             self._pending[raw_call[KEY]] = (entry, -1)  # written at exit, if the call fails
             return
-        with self._locked(raw_call[PID]):
-            self._check_fork()
+        with self._lock:
+            if pid != self._pid:
+                self._current_pid = pid
+                self._check_fork()
             seq = self._next_seq
-            self._next_seq += 1
-            self.sink.write(self.render.enter_part(seq, plan.function.name, self._current_pid, tid, wall_ns,
-                                                   fragments, notes))
+            self._next_seq = seq + 1
+            self.sink.write(self.render.enter_part(seq, plan.function.name, pid, tid, wall_ns, fragments, notes))
             self._last_written = seq
         self._pending[raw_call[KEY]] = (entry, seq)
 
     def exit(self, c) -> None:
         raw_call = self._unpack(self._buffer(c))
+        pid = raw_call[PID]
+        if pid != self._lock_pid:
+            self._locked(pid)  # forked: before reading memory (memory.forget)
         rv = raw_call[RV]
         if raw_call[1]:  # entered
             pending = self._pending.pop(raw_call[KEY], None)
@@ -183,15 +194,16 @@ class Tracer:
         plan, lazy, in_fragments, in_notes, tid, wall_ns = entry
         fragments, notes = self.recorder.outputs(plan, lazy, rv)
         name = plan.function.name
-        rv_name = text.rv_name(rv)
+        rv_name = RV_NAMES.get(rv) or text.rv_name(rv)
         duration_ns = raw_call[END_NS] - raw_call[START_NS]
         render = self.render
-        with self._locked(raw_call[PID]):
-            self._check_fork()
-            pid = self._current_pid
+        with self._lock:
+            if pid != self._pid:
+                self._current_pid = pid
+                self._check_fork()
             if self.errors_only:
                 seq = self._next_seq
-                self._next_seq += 1
+                self._next_seq = seq + 1
                 part = (render.enter_part(seq, name, pid, tid, wall_ns, in_fragments, in_notes)
                         + render.exit_part(seq, name, pid, tid, wall_ns, False, rv, rv_name, duration_ns,
                                            fragments, notes))

@@ -19,6 +19,7 @@ sessions.  The decoders' own context (``CallData``) is made only when a step nee
 """
 from __future__ import annotations
 
+import operator
 from typing import Callable, Dict, Hashable, List, Optional, Tuple
 
 from .decode.walker import CKR_OK, CallData, guarded, input_plan, output_plan
@@ -37,23 +38,23 @@ POINTEE_KINDS = frozenset({"ulong_ptr", "handle_ptr"})
 TEMPLATE_KINDS = frozenset({"template", "template_get"})
 MECHANISM_SIZE = ffi.sizeof("CK_MECHANISM")
 ULONG_SIZE = ffi.sizeof("CK_ULONG")
+NO_NOTES: List[str] = []  # shared: never appended to
 
 
 class Lazy:
     """The decoders' context for one call, made on first need (most calls never do)."""
 
-    __slots__ = ("function", "raw", "cap", "show_secrets", "policy", "rv", "data")
+    __slots__ = ("function", "raw", "recorder", "rv", "data")
 
-    def __init__(self, function: Function, raw: Tuple[int, ...], cap: int, show_secrets: bool,
-                 policy: Policy) -> None:
-        self.function, self.raw, self.cap = function, raw, cap
-        self.show_secrets, self.policy = show_secrets, policy
+    def __init__(self, function: Function, raw: Tuple[int, ...], recorder: "Recorder") -> None:
+        self.function, self.raw, self.recorder = function, raw, recorder
         self.rv: Optional[int] = None  # set before the exit's steps run
         self.data: Optional[CallData] = None
 
     def get(self) -> CallData:
         if self.data is None:
-            self.data = CallData(self.function, list(self.raw), self.cap, self.show_secrets, self.policy)
+            r = self.recorder
+            self.data = CallData(self.function, list(self.raw), r.cap, r.show_secrets, r.policy)
             self.data.rv = self.rv
         return self.data
 
@@ -63,40 +64,68 @@ Step = Callable[[Tuple[int, ...], Optional[int], Lazy], str]
 KeyOf = Callable[[Tuple[int, ...], Optional[int]], Hashable]
 
 
+class Memo(dict):
+    """Fragments by the facts they were made from."""
+
+    def add(self, key: Hashable, fragment: str) -> str:
+        if len(self) >= MEMO_LIMIT:
+            self.clear()
+        self[key] = fragment
+        return fragment
+
+
 def _reusing(key_of: KeyOf, render: Callable[[Lazy], str]) -> Step:
-    memo: Dict[Hashable, str] = {}
+    memo = Memo()
 
     def step(raw: Tuple[int, ...], rv: Optional[int], lazy: Lazy) -> str:
         key = key_of(raw, rv)
         fragment = memo.get(key)
-        if fragment is None:
-            fragment = render(lazy)
-            if len(memo) >= MEMO_LIMIT:
-                memo.clear()
-            memo[key] = fragment
-        return fragment
+        return fragment if fragment is not None else memo.add(key, render(lazy))
     return step
 
 
+# The three below are _reusing with the key made inline: they run on most calls.
+
 def _reusing_value(i: int, render: Callable[[Lazy], str]) -> Step:
-    """_reusing keyed by the raw value of argument i (one call less per argument)."""
-    memo: Dict[int, str] = {}
+    """Keyed by the raw value of argument i."""
+    memo = Memo()
 
     def step(raw: Tuple[int, ...], rv: Optional[int], lazy: Lazy) -> str:
         fragment = memo.get(raw[i])
-        if fragment is None:
-            fragment = render(lazy)
-            if len(memo) >= MEMO_LIMIT:
-                memo.clear()
-            memo[raw[i]] = fragment
-        return fragment
+        return fragment if fragment is not None else memo.add(raw[i], render(lazy))
     return step
 
 
-def _reusing_when_ok(key_of: KeyOf, render: Callable[[Lazy], str]) -> Step:
-    """_reusing for outputs that show nothing unless the call returned CKR_OK."""
-    step = _reusing(key_of, render)
-    return lambda raw, rv, lazy: step(raw, rv, lazy) if rv == CKR_OK else ""
+def _reusing_structure(i: int, size: int, render: Callable[[Lazy], str]) -> Step:
+    """An info structure (argument i points to size bytes), keyed by its bytes; shown
+    only after CKR_OK."""
+    memo = Memo()
+    read = memory.read
+
+    def step(raw: Tuple[int, ...], rv: Optional[int], lazy: Lazy) -> str:
+        if rv != CKR_OK:
+            return ""
+        key = read(raw[i], size)
+        if key is None:
+            key = ("unreadable", raw[i])
+        fragment = memo.get(key)
+        return fragment if fragment is not None else memo.add(key, render(lazy))
+    return step
+
+
+def _reusing_pointee(i: int, render: Callable[[Lazy], str]) -> Step:
+    """A single CK_ULONG output (argument i points to it), keyed by its value; shown
+    only after CKR_OK."""
+    memo = Memo()
+    ulong = memory.ulong
+
+    def step(raw: Tuple[int, ...], rv: Optional[int], lazy: Lazy) -> str:
+        if rv != CKR_OK:
+            return ""
+        key = ulong(raw[i]) if raw[i] else None
+        fragment = memo.get(key)
+        return fragment if fragment is not None else memo.add(key, render(lazy))
+    return step
 
 
 def _afresh(render: Callable[[Lazy], str]) -> Step:
@@ -114,9 +143,16 @@ class Plan:
         self._positions = {a.name: i for i, a in enumerate(function.args)}
         self._has_template = any(a.kind in TEMPLATE_KINDS for a in function.args)
         self._policy = policy
-        self.inputs: List[Step] = [self._input_step(arg, decode, label)
-                                   for arg, decode, label in input_plan(function)]
+        steps = input_plan(function)
+        self.inputs: List[Step] = [self._input_step(arg, decode, label) for arg, decode, label in steps]
         self.outputs: List[Step] = [self._output_step(arg, decode) for arg, decode in output_plan(function)]
+        # When every input is a plain value, the whole entry is keyed by those values:
+        # one lookup instead of one per argument.
+        value_inputs = [self._positions[arg.name] for arg, _decode, _label in steps if _is_value(arg)]
+        self.entry_key: Optional[Callable[[Tuple[int, ...]], Hashable]] = None
+        if steps and len(value_inputs) == len(steps):
+            self.entry_key = operator.itemgetter(*value_inputs)
+        self.entry_memo: Dict[Hashable, List[str]] = {}  # entry fragments by those values
 
     # ---- entry ---------------------------------------------------------------------
 
@@ -133,7 +169,7 @@ class Plan:
             return fragment("[in]", Arg(label(data), value))
 
         i = self._positions[arg.name]
-        if arg.kind in VALUE_KINDS or arg.kind.startswith(("enum:", "flags:")):
+        if _is_value(arg):
             return _reusing_value(i, render)
         if arg.kind == "mechanism" and not self._has_template:
             # Decoding it sets the call's mechanism, which only templates read.
@@ -154,9 +190,9 @@ class Plan:
         i = self._positions[arg.name]
         if arg.kind.startswith("struct:"):
             size = ffi.sizeof(arg.kind[7:])
-            return _reusing_when_ok(lambda raw, rv: _bytes_key(raw[i], size), render)
+            return _reusing_structure(i, size, render)
         if arg.kind in POINTEE_KINDS or arg.kind.startswith("flags_ptr:"):
-            return _reusing_when_ok(lambda raw, rv: memory.ulong(raw[i]) if raw[i] else None, render)
+            return _reusing_pointee(i, render)
         if arg.kind == "bytes" and self._hides_all_but_length(arg):
             partner = self.function.arg(arg.length)
             j = self._positions[partner.name]
@@ -172,9 +208,9 @@ class Plan:
                 and self._policy.redacted_kind(arg.name) != "PIN")
 
 
-def _bytes_key(address: int, size: int) -> Hashable:
-    data = memory.read(address, size)
-    return data if data is not None else ("unreadable", address)
+def _is_value(arg: FnArg) -> bool:
+    """An input shown from its raw value alone (no memory read, no other argument)."""
+    return arg.kind in VALUE_KINDS or arg.kind.startswith(("enum:", "flags:"))
 
 
 def _pointee_key(address: int) -> Hashable:
@@ -212,13 +248,23 @@ class Recorder:
         return plan
 
     def start(self, plan: Plan, raw: Tuple[int, ...]) -> Lazy:
-        return Lazy(plan.function, raw, self.cap, self.show_secrets, self.policy)
+        return Lazy(plan.function, raw, self)
 
     def inputs(self, plan: Plan, lazy: Lazy) -> Tuple[List[str], List[str]]:
-        """The entry's fragments and notes.  Reads only what the caller passed in."""
+        """The entry's fragments and notes.  Reads only what the caller passed in.  The
+        lists returned may be shared with other calls: read them, never change them."""
         raw = lazy.raw
+        if plan.entry_key is not None:
+            key = plan.entry_key(raw)
+            fragments = plan.entry_memo.get(key)
+            if fragments is None:
+                fragments = [f for f in [step(raw, None, lazy) for step in plan.inputs] if f]
+                if len(plan.entry_memo) >= MEMO_LIMIT:
+                    plan.entry_memo.clear()
+                plan.entry_memo[key] = fragments
+            return fragments, NO_NOTES  # plain values make no notes
         fragments = [f for f in [step(raw, None, lazy) for step in plan.inputs] if f]
-        return fragments, (lazy.data.notes if lazy.data is not None else [])
+        return fragments, (lazy.data.notes if lazy.data is not None else NO_NOTES)
 
     def outputs(self, plan: Plan, lazy: Lazy, rv: int) -> Tuple[List[str], List[str]]:
         """The exit's fragments and notes, for the return code rv."""
@@ -232,4 +278,4 @@ class Recorder:
                 self.policy.learn(plan.function.name, lazy.get().raw, rv)
             except Exception:
                 pass  # only PIN facts of later calls depend on it
-        return fragments, (lazy.data.exit_notes if lazy.data is not None else [])
+        return fragments, (lazy.data.exit_notes if lazy.data is not None else NO_NOTES)

@@ -77,17 +77,21 @@ class Policy:
     # another thread at fork would hang the child.
     def __init__(self, show_secrets: bool) -> None:
         self.show_secrets = show_secrets
-        self._key_pid = -1
         self._key = b""
+        os.register_at_fork(after_in_child=self.forget_key)
         self._pin_limits: Dict[int, Tuple[int, int]] = {}  # slot -> (min, max)
         self._session_slot: Dict[int, int] = {}           # session handle -> slot
 
     def _fingerprint_key(self) -> bytes:
         # Made on first use and again in a forked child: one key per process.
-        pid = os.getpid()
-        if pid != self._key_pid:
-            self._key, self._key_pid = os.urandom(32), pid
+        if not self._key:
+            self._key = os.urandom(32)
         return self._key
+
+    def forget_key(self) -> None:
+        """After a fork: Python's fork hook calls it, and the tracer for forks no Python
+        hook saw (C code forking in a Python host)."""
+        self._key = b""
 
     # ---- what is hidden -------------------------------------------------------------
 
@@ -149,9 +153,16 @@ class Policy:
         return f"length within the token's {low}..{high}"
 
     def data(self, address: int, length: int) -> Redacted:
+        limit = min(length, FINGERPRINT_LIMIT)
+        if limit <= CHUNK:  # the usual buffer: one read, one call into the hash
+            chunk = memory.read(address, limit)
+            if chunk is None:
+                return Redacted(length, "data", ["unreadable"])
+            mac = hashlib.blake2b(chunk, key=self._fingerprint_key(), digest_size=FINGERPRINT_BYTES)
+            mac.update(length.to_bytes(8, "little"))
+            return Redacted(length, "data", [f"fingerprint {mac.hexdigest()}"])
         mac = hashlib.blake2b(key=self._fingerprint_key(), digest_size=FINGERPRINT_BYTES)
         done = 0
-        limit = min(length, FINGERPRINT_LIMIT)
         while done < limit:
             chunk = memory.read(address + done, min(CHUNK, limit - done))
             if chunk is None:

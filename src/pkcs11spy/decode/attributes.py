@@ -27,10 +27,11 @@ MAX_DEPTH = 4           # nested templates
 class Context:
     """What attribute decoding needs to know about the call."""
 
-    def __init__(self, cap: int, show_secrets: bool) -> None:
+    def __init__(self, cap: int, show_secrets: bool, policy: Optional[redact.Policy] = None) -> None:
         self.cap = cap
         self.show_secrets = show_secrets
-        self.policy = redact.default_policy(show_secrets)  # CallData puts the tracer's here
+        # CallData passes the tracer's policy; tools and tests get the shared default.
+        self.policy = policy if policy is not None else redact.default_policy(show_secrets)
 
 
 class Scope:

@@ -33,11 +33,10 @@ class CallData:
     def __init__(self, function: Function, raw: List[int], cap: int, show_secrets: bool,
                  policy: Optional[redact.Policy] = None) -> None:
         self.function = function
-        self.raw = {a.name: raw[i] for i, a in enumerate(function.args)}
+        self.raw = dict(zip(_names(function), raw))
         # The tracer passes its one policy (it remembers PIN limits across calls).
         self.policy = policy if policy is not None else redact.default_policy(show_secrets)
-        self.ctx = attributes.Context(cap, show_secrets)
-        self.ctx.policy = self.policy
+        self.ctx = attributes.Context(cap, show_secrets, self.policy)
         self.rv: Optional[int] = None
         self.entry: Dict[str, Value] = {}   # in-side values of in/out arguments
         self.mechanism: Optional[int] = None  # of a pMechanism argument: implies key types
@@ -50,6 +49,16 @@ class CallData:
     def pointee(self, name: str) -> Optional[int]:
         """The CK_ULONG an argument points to, read now."""
         return values.ulong_at(self.raw[name])
+
+
+_arg_names: Dict[str, tuple] = {}
+
+
+def _names(function: Function) -> tuple:
+    names = _arg_names.get(function.name)
+    if names is None:
+        names = _arg_names[function.name] = tuple(a.name for a in function.args)
+    return names
 
 
 def _label_of_length(name: str) -> str:
@@ -254,9 +263,20 @@ def entry_decoder(kind: str) -> Optional[Callable]:
 
 # ---- exit decoders -------------------------------------------------------------------
 
+_partners: Dict[FnArg, FnArg] = {}
+
+
+def _partner(call: CallData, arg: FnArg) -> FnArg:
+    """The argument holding arg's length (looked up once per function argument)."""
+    partner = _partners.get(arg)
+    if partner is None:
+        partner = _partners[arg] = call.function.arg(arg.length)
+    return partner
+
+
 def _out_bytes(call: CallData, arg: FnArg) -> List[Arg]:
-    address = call.value(arg.name)
-    partner = call.function.arg(arg.length)
+    address = call.raw[arg.name]
+    partner = _partner(call, arg)
     by_pointer = partner.kind == "length_ptr"
     length = call.pointee(partner.name) if by_pointer else call.value(partner.name)
     label = _buffer_label(arg)

@@ -155,3 +155,28 @@ def test_login_open_session_and_templates(fmt):
     found, count = native.new("CK_ULONG[4]"), new("CK_ULONG")
     h.call("C_FindObjects", [1, addr(found), 4, addr(count)], CKR_OK,
            lambda: (found.__setitem__(0, 11), count.__setitem__(0, 1)))
+
+
+def test_live_stack_range_is_read_directly(monkeypatch):
+    """memory.read serves a range inside the live stack range without a system call,
+    and anything outside it through /proc/self/mem, with the same bytes."""
+    from pkcs11spy.memory import memory
+    data = buf(bytes(range(64)))
+    address = addr(data)
+    expected = memory.read(address, 64)
+    assert expected == bytes(range(64))
+    live = memory.live
+    live.low, live.high = address, address + 64
+    try:
+        def no_syscall(*_args):
+            raise AssertionError("read through /proc/self/mem")
+        monkeypatch.setattr(os, "pread", no_syscall)
+        assert memory.read(address, 64) == expected
+        assert memory.read(address + 8, 8) == expected[8:16]
+        assert memory.ulong(address) == int.from_bytes(expected[:8], "little")
+        with pytest.raises(AssertionError):
+            memory.read(address + 60, 8)  # past the live range: must not be read directly
+        monkeypatch.undo()
+        assert memory.read(address - 8, 16)[8:] == expected[:8]
+    finally:
+        live.low = live.high = 0

@@ -40,19 +40,19 @@ get_ident = threading.get_ident
 RENDERERS = {"text": text, "json": json_render}
 
 # struct spy_call (spy_shared.h) as the struct module reads it, native alignment:
-# fn, entered, args[MAX_ARGS], key, rv, wall_ns, start_ns, end_ns, pid.
+# fn, entered, args[MAX_ARGS], key, rv, wall_ns, start_ns, end_ns, pid, stack_top.
 KEY = 2 + MAX_ARGS
-RV, WALL_NS, START_NS, END_NS, PID = KEY + 1, KEY + 2, KEY + 3, KEY + 4, KEY + 5
+RV, WALL_NS, START_NS, END_NS, PID, STACK_TOP = KEY + 1, KEY + 2, KEY + 3, KEY + 4, KEY + 5, KEY + 6
 
 
 def call_layout(ffi) -> struct.Struct:
     """The unpacker of struct spy_call, checked against cffi's view of the layout (a
     mismatch stops tracing at start, with a message, rather than mis-read calls)."""
-    layout = struct.Struct(f"@ii{MAX_ARGS}PPLqqqq")
+    layout = struct.Struct(f"@ii{MAX_ARGS}PPLqqqqP")
     fields = [("fn", "@"), ("entered", "@i"), ("args", "@ii"), ("key", f"@ii{MAX_ARGS}P"),
               ("rv", f"@ii{MAX_ARGS}PP"), ("wall_ns", f"@ii{MAX_ARGS}PPL"),
               ("start_ns", f"@ii{MAX_ARGS}PPLq"), ("end_ns", f"@ii{MAX_ARGS}PPLqq"),
-              ("pid", f"@ii{MAX_ARGS}PPLqqq")]
+              ("pid", f"@ii{MAX_ARGS}PPLqqq"), ("stack_top", f"@ii{MAX_ARGS}PPLqqqq")]
     for name, before in fields:
         if ffi.offsetof("struct spy_call", name) != struct.calcsize(before):
             raise RuntimeError(f"struct spy_call: field {name} is not where the tracer reads it")
@@ -156,7 +156,10 @@ class Tracer:
         return plan, lazy, fragments, notes, get_ident(), raw_call[WALL_NS]
 
     def enter(self, c) -> None:
+        """Called with the call's record (c); the caller clears memory.live after."""
         raw_call = self._unpack(self._buffer(c))
+        live = memory.live
+        live.low, live.high = raw_call[KEY], raw_call[STACK_TOP]
         pid = raw_call[PID]
         if pid != self._lock_pid:
             self._locked(pid)  # forked: before reading memory (memory.forget)
@@ -175,7 +178,10 @@ class Tracer:
         self._pending[raw_call[KEY]] = (entry, seq)
 
     def exit(self, c) -> None:
+        """Called with the call's record (c); the caller clears memory.live after."""
         raw_call = self._unpack(self._buffer(c))
+        live = memory.live
+        live.low, live.high = raw_call[KEY], raw_call[STACK_TOP]
         pid = raw_call[PID]
         if pid != self._lock_pid:
             self._locked(pid)  # forked: before reading memory (memory.forget)
@@ -253,12 +259,16 @@ def start(ffi, lib) -> None:
     tracer.bind(ffi)
     interfaces.bind(lib)
 
+    live = memory.live  # set by enter/exit: the frames it covers end when the callback returns
+
     @ffi.def_extern(onerror=lambda *exc: None)
     def spy_on_enter(c):
         try:
             tracer.enter(c)
         except BaseException as exc:
             tracer.failed(f"entry of {FUNCTIONS[c.fn].name}", exc)
+        finally:
+            live.high = 0
 
     @ffi.def_extern(onerror=lambda *exc: None)
     def spy_on_exit(c):
@@ -266,6 +276,8 @@ def start(ffi, lib) -> None:
             tracer.exit(c)
         except BaseException as exc:
             tracer.failed(f"exit of {FUNCTIONS[c.fn].name}", exc)
+        finally:
+            live.high = 0
 
     @ffi.def_extern(onerror=lambda *exc: None)
     def spy_on_stats(at_exit):

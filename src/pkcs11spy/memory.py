@@ -8,6 +8,7 @@ descriptor still refers to the parent's memory, so it is reopened in the child.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from typing import Optional
 
@@ -18,8 +19,18 @@ ULONG_MAX = (1 << (8 * ULONG_SIZE)) - 1
 ADDRESS_LIMIT = 1 << 63  # /proc/self/mem takes offsets as signed 64-bit numbers
 
 
+class LiveStack(threading.local):
+    """Per thread: the range of the stack that belongs to frames live during the traced
+    call (from the shim's struct spy_call up to the top of the thread's stack; see
+    spy_live_stack_top in _shim.c), or (0, 0) outside a call.  It is mapped for as long
+    as the tracer works on the call, so it is read directly, without a system call."""
+    low = 0
+    high = 0
+
+
 class Memory:
     def __init__(self) -> None:
+        self.live = LiveStack()
         self._fd = -1
         self._pid = -1
         self._lock = threading.Lock()
@@ -51,6 +62,9 @@ class Memory:
         """The bytes at address, or None when any of them cannot be read."""
         if length <= 0 or address <= 0 or address + length > ADDRESS_LIMIT:
             return b"" if length == 0 else None
+        live = self.live
+        if live.low <= address and address + length <= live.high:
+            return ffi.buffer(ffi.cast("char *", address), length)[:]
         try:
             data = os.pread(self._fd if self._pid >= 0 else self._descriptor(), length, address)
         except (OSError, OverflowError, ValueError):
@@ -58,8 +72,16 @@ class Memory:
         return data if len(data) == length else None
 
     def ulong(self, address: int) -> Optional[int]:
-        data = self.read(address, ULONG_SIZE)
-        return None if data is None else int.from_bytes(data, "little")
+        if address <= 0 or address + ULONG_SIZE > ADDRESS_LIMIT:
+            return None
+        live = self.live
+        if live.low <= address and address + ULONG_SIZE <= live.high:
+            return ffi.cast("CK_ULONG *", address)[0]
+        try:
+            data = os.pread(self._fd if self._pid >= 0 else self._descriptor(), ULONG_SIZE, address)
+        except (OSError, OverflowError, ValueError):
+            return None
+        return int.from_bytes(data, sys.byteorder) if len(data) == ULONG_SIZE else None
 
     def struct(self, ctype: str, address: int):
         """A private copy of a C structure (a cffi object), or None if unreadable."""

@@ -39,6 +39,8 @@ TEMPLATE_KINDS = frozenset({"template", "template_get"})
 MECHANISM_SIZE = ffi.sizeof("CK_MECHANISM")
 ULONG_SIZE = ffi.sizeof("CK_ULONG")
 NO_NOTES: List[str] = []  # shared: never appended to
+NO_PARAMETER = bytes(MECHANISM_SIZE - ULONG_SIZE)  # a CK_MECHANISM's NULL, 0 tail
+NOT_REUSABLE = object()  # a key saying: render afresh, remember nothing
 
 
 class Lazy:
@@ -79,6 +81,8 @@ def _reusing(key_of: KeyOf, render: Callable[[Lazy], str]) -> Step:
 
     def step(raw: Tuple[int, ...], rv: Optional[int], lazy: Lazy) -> str:
         key = key_of(raw, rv)
+        if key is NOT_REUSABLE:
+            return render(lazy)
         fragment = memo.get(key)
         return fragment if fragment is not None else memo.add(key, render(lazy))
     return step
@@ -146,15 +150,33 @@ class Plan:
         steps = input_plan(function)
         self.inputs: List[Step] = [self._input_step(arg, decode, label) for arg, decode, label in steps]
         self.outputs: List[Step] = [self._output_step(arg, decode) for arg, decode in output_plan(function)]
-        # When every input is a plain value, the whole entry is keyed by those values:
-        # one lookup instead of one per argument.
-        value_inputs = [self._positions[arg.name] for arg, _decode, _label in steps if _is_value(arg)]
-        self.entry_key: Optional[Callable[[Tuple[int, ...]], Hashable]] = None
-        if steps and len(value_inputs) == len(steps):
-            self.entry_key = operator.itemgetter(*value_inputs)
-        self.entry_memo: Dict[Hashable, List[str]] = {}  # entry fragments by those values
+        # When every input is a plain value or a mechanism without a parameter, the whole
+        # entry is keyed by those facts: one lookup instead of one per argument.
+        self.entry_key = self._entry_key([arg for arg, _decode, _label in steps])
+        self.entry_memo: Dict[Hashable, Tuple[List[str], List[str]]] = {}  # (fragments, notes)
 
     # ---- entry ---------------------------------------------------------------------
+
+    def _entry_key(self, inputs: List[FnArg]) -> Optional[Callable[[Tuple[int, ...]], Hashable]]:
+        values = [self._positions[a.name] for a in inputs if _is_value(a)]
+        mechanisms = [self._positions[a.name] for a in inputs if self._is_plain_mechanism(a)]
+        if not inputs or len(values) + len(mechanisms) != len(inputs):
+            return None
+        of_values = operator.itemgetter(*values) if values else (lambda raw: None)
+        if not mechanisms:
+            return of_values
+        m = mechanisms[0] if len(mechanisms) == 1 else None
+        if m is None:
+            return None  # no function takes two
+
+        def key(raw: Tuple[int, ...]) -> Hashable:
+            mechanism = _mechanism_key(raw[m])
+            return NOT_REUSABLE if mechanism is NOT_REUSABLE else (of_values(raw), mechanism)
+        return key
+
+    def _is_plain_mechanism(self, arg: FnArg) -> bool:
+        """A mechanism whose decoding only its own CK_MECHANISM decides (see _mechanism_key)."""
+        return arg.kind == "mechanism" and not self._has_template
 
     def _input_step(self, arg: FnArg, decode: Callable, label: Callable) -> Step:
         fragment = self._renderer.arg_fragment
@@ -171,7 +193,7 @@ class Plan:
         i = self._positions[arg.name]
         if _is_value(arg):
             return _reusing_value(i, render)
-        if arg.kind == "mechanism" and not self._has_template:
+        if self._is_plain_mechanism(arg):
             # Decoding it sets the call's mechanism, which only templates read.
             return _reusing(lambda raw, rv: _mechanism_key(raw[i]), render)
         return _afresh(render)
@@ -220,14 +242,12 @@ def _pointee_key(address: int) -> Hashable:
 
 def _mechanism_key(address: int) -> Hashable:
     """The CK_MECHANISM's bytes when it has no parameter (then they are all its decoding
-    reads); otherwise a key never seen twice, so it is decoded afresh."""
+    reads); otherwise NOT_REUSABLE: it is decoded afresh."""
     data = memory.read(address, MECHANISM_SIZE) if address else None
     if data is None:
         return ("unreadable", address)
-    parameter = int.from_bytes(data[ULONG_SIZE:2 * ULONG_SIZE], "little")
-    parameter_length = int.from_bytes(data[2 * ULONG_SIZE:3 * ULONG_SIZE], "little")
-    if parameter or parameter_length:
-        return object()
+    if data[ULONG_SIZE:] != NO_PARAMETER:  # pParameter and ulParameterLen
+        return NOT_REUSABLE
     return data
 
 
@@ -254,15 +274,16 @@ class Recorder:
         """The entry's fragments and notes.  Reads only what the caller passed in.  The
         lists returned may be shared with other calls: read them, never change them."""
         raw = lazy.raw
-        if plan.entry_key is not None:
-            key = plan.entry_key(raw)
-            fragments = plan.entry_memo.get(key)
-            if fragments is None:
+        key = plan.entry_key(raw) if plan.entry_key is not None else NOT_REUSABLE
+        if key is not NOT_REUSABLE:
+            entry = plan.entry_memo.get(key)
+            if entry is None:
                 fragments = [f for f in [step(raw, None, lazy) for step in plan.inputs] if f]
+                entry = (fragments, list(lazy.data.notes) if lazy.data is not None else NO_NOTES)
                 if len(plan.entry_memo) >= MEMO_LIMIT:
                     plan.entry_memo.clear()
-                plan.entry_memo[key] = fragments
-            return fragments, NO_NOTES  # plain values make no notes
+                plan.entry_memo[key] = entry
+            return entry
         fragments = [f for f in [step(raw, None, lazy) for step in plan.inputs] if f]
         return fragments, (lazy.data.notes if lazy.data is not None else NO_NOTES)
 

@@ -48,7 +48,8 @@ class CallData:
 
     def pointee(self, name: str) -> Optional[int]:
         """The CK_ULONG an argument points to, read now."""
-        return values.ulong_at(self.raw[name])
+        address = self.raw[name]
+        return memory.ulong(address) if address else None
 
 
 _arg_names: Dict[str, tuple] = {}
@@ -66,8 +67,15 @@ def _label_of_length(name: str) -> str:
     return name[1:] if name.startswith("pul") else name
 
 
+_buffer_labels: Dict[FnArg, str] = {}
+
+
 def _buffer_label(arg: FnArg) -> str:
-    return f"{arg.name}[{_label_of_length(arg.length)}]" if arg.length else arg.name
+    label = _buffer_labels.get(arg)
+    if label is None:
+        label = f"{arg.name}[{_label_of_length(arg.length)}]" if arg.length else arg.name
+        _buffer_labels[arg] = label
+    return label
 
 
 # ---- entry decoders ------------------------------------------------------------------

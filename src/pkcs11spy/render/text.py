@@ -8,7 +8,7 @@ name everything we can, and never print what is not valid (see the decoders).
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .. import catalog
 from ..model import (Arg, Attribute, BigInt, Bool, Bytes, Call, Const, Date, DecodeError,
@@ -111,54 +111,44 @@ def render_arg(side: str, arg: Arg) -> List[str]:
 
 def inline(v: Value) -> str:
     """A value on one line."""
-    if isinstance(v, Scalar):
-        return str(v.value) if v.decimal else f"0x{v.value:x}"
-    if isinstance(v, Const):
-        return v.name
-    if isinstance(v, Bool):
-        return {0: "CK_FALSE", 1: "CK_TRUE"}.get(v.value, f"0x{v.value:x} (not a CK_BBOOL)")
-    if isinstance(v, Pointer):
-        return f"0x{v.address:x}" if v.address else "NULL"
-    if isinstance(v, Version):
-        return f"{v.major}.{v.minor}"
-    if isinstance(v, Text):
-        return quote(v.value)
-    if isinstance(v, Flags):
-        return f"0x{v.value:x}"
-    if isinstance(v, Null):
-        return "NULL" if v.size is None else f"NULL [size : 0x{v.size:x} ({v.size})]"
-    if isinstance(v, Unreadable):
-        return f"0x{v.address:016x} / {v.length} <unreadable memory>"
-    if isinstance(v, Redacted):
-        facts = "".join(", " + f for f in v.facts)
-        return f"<{v.what} hidden: {v.length} bytes{facts}>"
-    if isinstance(v, Unavailable):
-        return v.reason
-    if isinstance(v, DecodeError):
-        return f"<decode error: {v.message}>"
-    if isinstance(v, InOut):
-        return f"{inline(v.before)} => {inline(v.after)}"
-    if isinstance(v, Bytes):
-        if v.length <= INLINE_HEX_MAX and not v.cut:
-            return short_bytes(v)
-        return f"{v.length} bytes"
-    if isinstance(v, BigInt):
-        return big_int(v)
-    if isinstance(v, Date):
-        return v.value
-    if isinstance(v, Oid):
-        return oid(v)
-    if isinstance(v, DistinguishedName):
-        return distinguished_name(v)
-    if isinstance(v, EcPoint):
-        return ec_point(v)
-    if isinstance(v, Struct):
-        return "{" + ", ".join(f"{f.name}: {inline(f.value)}" for f in v.fields) + "}"
-    if isinstance(v, Items):
-        return "[" + ", ".join(inline(i) for i in v.items) + "]"
-    if isinstance(v, Template):
-        return f"{len(v.attributes)} attributes"
-    return repr(v)
+    show = INLINE.get(type(v))
+    return repr(v) if show is None else show(v)
+
+
+def _redacted(v: Redacted) -> str:
+    facts = "".join([", " + f for f in v.facts])
+    return f"<{v.what} hidden: {v.length} bytes{facts}>"
+
+
+def _inline_bytes(v: Bytes) -> str:
+    return short_bytes(v) if v.length <= INLINE_HEX_MAX and not v.cut else f"{v.length} bytes"
+
+
+# One entry per value type of the model (a type lookup: the hot path renders these).
+INLINE: Dict[type, Callable[[Any], str]] = {
+    Scalar: lambda v: str(v.value) if v.decimal else f"0x{v.value:x}",
+    Const: lambda v: v.name,
+    Bool: lambda v: {0: "CK_FALSE", 1: "CK_TRUE"}.get(v.value, f"0x{v.value:x} (not a CK_BBOOL)"),
+    Pointer: lambda v: f"0x{v.address:x}" if v.address else "NULL",
+    Version: lambda v: f"{v.major}.{v.minor}",
+    Text: lambda v: quote(v.value),
+    Flags: lambda v: f"0x{v.value:x}",
+    Null: lambda v: "NULL" if v.size is None else f"NULL [size : 0x{v.size:x} ({v.size})]",
+    Unreadable: lambda v: f"0x{v.address:016x} / {v.length} <unreadable memory>",
+    Redacted: _redacted,
+    Unavailable: lambda v: v.reason,
+    DecodeError: lambda v: f"<decode error: {v.message}>",
+    InOut: lambda v: f"{inline(v.before)} => {inline(v.after)}",
+    Bytes: _inline_bytes,
+    BigInt: lambda v: big_int(v),
+    Date: lambda v: v.value,
+    Oid: lambda v: oid(v),
+    DistinguishedName: lambda v: distinguished_name(v),
+    EcPoint: lambda v: ec_point(v),
+    Struct: lambda v: "{" + ", ".join(f"{f.name}: {inline(f.value)}" for f in v.fields) + "}",
+    Items: lambda v: "[" + ", ".join(inline(i) for i in v.items) + "]",
+    Template: lambda v: f"{len(v.attributes)} attributes",
+}
 
 
 def short_bytes(v: Bytes) -> str:

@@ -47,7 +47,7 @@ class Harness:
         self.render = _runtime.RENDERERS[fmt]
         self.wall_ns = 1_700_000_000_123_456_789
 
-    def _write(self, fd: int, data: bytes, length: int) -> int:
+    def _write(self, fd: int, data: bytes, length: int, check: int) -> int:
         self.parts.append(data.decode("utf-8"))
         return 0
 
@@ -180,3 +180,22 @@ def test_live_stack_range_is_read_directly(monkeypatch):
         assert memory.read(address - 8, 16)[8:] == expected[:8]
     finally:
         live.low = live.high = 0
+
+
+def test_unchecked_entry_parts_are_written_again_when_the_file_was_removed(tmp_path, capfd):
+    """Entry parts skip the removed-file check; the exit part that finds the file
+    removed writes them again on stderr, before itself, so no part is lost."""
+    trace = tmp_path / "trace.txt"
+    warnings: List[str] = []
+    sink = Sink(str(trace), warnings.append)
+    sink.write("first entry\n", check=False)
+    sink.write("first exit\n")
+    assert trace.read_text() == "first entry\nfirst exit\n"
+    sink.write("second entry\n", check=False)
+    os.unlink(trace)
+    sink.write("third entry\n", check=False)  # unchecked: lands in the removed file
+    sink.write("second exit\n")                # checked: finds it removed
+    assert len(warnings) == 1 and "the file was removed" in warnings[0]
+    assert capfd.readouterr().err == "second entry\nthird entry\nsecond exit\n"
+    sink.write("later\n", check=False)
+    assert capfd.readouterr().err == "later\n"

@@ -173,7 +173,9 @@ class Tracer:
                 self._check_fork()
             seq = self._next_seq
             self._next_seq = seq + 1
-            self.sink.write(self.render.enter_part(seq, plan.function.name, pid, tid, wall_ns, fragments, notes))
+            # Unchecked for removal (its exit part is, and writes it again if need be).
+            self.sink.write(self.render.enter_part(seq, plan.function.name, pid, tid, wall_ns, fragments, notes),
+                            check=False)
             self._last_written = seq
         self._pending[raw_call[KEY]] = (entry, seq)
 

@@ -319,10 +319,10 @@ static int spy_file_removed(int fd, int *failed)
     }
 }
 
-/* One record part to the trace: the whole of it (a short write is continued), then the
- * check above.  0, or the errno that stopped it (ENOENT: the file was removed).
- * In C because Python's os.fstat builds a 19-field result for one number. */
-static int spy_write(int fd, const char *data, size_t length)
+/* One record part to the trace: the whole of it (a short write is continued), then,
+ * when asked, the check above.  0, or the errno that stopped it (ENOENT: the file was
+ * removed).  In C because Python's os.fstat builds a 19-field result for one number. */
+static int spy_write(int fd, const char *data, size_t length, int check)
 {
     int saved = errno, failed = 0;
 
@@ -337,7 +337,7 @@ static int spy_write(int fd, const char *data, size_t length)
         data += n;
         length -= (size_t)n;
     }
-    if (!failed && fd != STDERR_FILENO && spy_file_removed(fd, &failed))
+    if (!failed && check && fd != STDERR_FILENO && spy_file_removed(fd, &failed))
         failed = ENOENT;
     errno = saved;
     return failed;

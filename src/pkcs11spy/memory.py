@@ -16,6 +16,8 @@ from .native import ffi
 
 ULONG_SIZE = ffi.sizeof("CK_ULONG")
 ULONG_MAX = (1 << (8 * ULONG_SIZE)) - 1
+_CHAR_P = ffi.typeof("char *")  # resolved once: a type string is parsed on every use
+_ULONG_P = ffi.typeof("CK_ULONG *")
 ADDRESS_LIMIT = 1 << 63  # /proc/self/mem takes offsets as signed 64-bit numbers
 
 
@@ -64,7 +66,7 @@ class Memory:
             return b"" if length == 0 else None
         live = self.live
         if live.low <= address and address + length <= live.high:
-            return ffi.buffer(ffi.cast("char *", address), length)[:]
+            return ffi.unpack(ffi.cast(_CHAR_P, address), length)
         try:
             data = os.pread(self._fd if self._pid >= 0 else self._descriptor(), length, address)
         except (OSError, OverflowError, ValueError):
@@ -76,7 +78,7 @@ class Memory:
             return None
         live = self.live
         if live.low <= address and address + ULONG_SIZE <= live.high:
-            return ffi.cast("CK_ULONG *", address)[0]
+            return ffi.cast(_ULONG_P, address)[0]
         try:
             data = os.pread(self._fd if self._pid >= 0 else self._descriptor(), ULONG_SIZE, address)
         except (OSError, OverflowError, ValueError):

@@ -67,14 +67,14 @@ def _label_of_length(name: str) -> str:
     return name[1:] if name.startswith("pul") else name
 
 
-_buffer_labels: Dict[FnArg, str] = {}
+_buffer_labels: Dict[int, str] = {}  # by id(arg), as _partners
 
 
 def _buffer_label(arg: FnArg) -> str:
-    label = _buffer_labels.get(arg)
+    label = _buffer_labels.get(id(arg))
     if label is None:
         label = f"{arg.name}[{_label_of_length(arg.length)}]" if arg.length else arg.name
-        _buffer_labels[arg] = label
+        _buffer_labels[id(arg)] = label
     return label
 
 
@@ -271,14 +271,16 @@ def entry_decoder(kind: str) -> Optional[Callable]:
 
 # ---- exit decoders -------------------------------------------------------------------
 
-_partners: Dict[FnArg, FnArg] = {}
+# Keyed by id(): the table's arguments live as long as the process, and hashing a
+# frozen dataclass costs more than what it saves here.
+_partners: Dict[int, FnArg] = {}
 
 
 def _partner(call: CallData, arg: FnArg) -> FnArg:
     """The argument holding arg's length (looked up once per function argument)."""
-    partner = _partners.get(arg)
+    partner = _partners.get(id(arg))
     if partner is None:
-        partner = _partners[arg] = call.function.arg(arg.length)
+        partner = _partners[id(arg)] = call.function.arg(arg.length)
     return partner
 
 

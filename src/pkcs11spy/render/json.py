@@ -40,24 +40,24 @@ _encode = _make_encoder()
 
 # ---- time ------------------------------------------------------------------------------
 
-_second_cache: List[Any] = [None, ""]
-
-
-_last_time: List[Any] = [None, ""]  # an exit follows its enter: same start time
+# (second or nanosecond time, its text), each replaced whole: another thread reads
+# either the old pair or the new one, never a mix.  An exit follows its enter: same time.
+_last_second: tuple = (None, "")
+_last_time: tuple = (None, "")
 
 
 def iso_time(wall_ns: int) -> str:
     """ISO 8601 UTC with microseconds; the seconds part is formatted once per second."""
+    global _last_second, _last_time
     last = _last_time
     if last[0] == wall_ns:
         return last[1]
     seconds, ns = divmod(wall_ns, 1_000_000_000)
-    cached = _second_cache
-    if cached[0] != seconds:
-        cached[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-        cached[0] = seconds
-    text = f"{cached[1]}.{ns // 1000:06d}Z"
-    _last_time[0], _last_time[1] = wall_ns, text
+    second = _last_second
+    if second[0] != seconds:
+        second = _last_second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    text = f"{second[1]}.{ns // 1000:06d}Z"
+    _last_time = (wall_ns, text)
     return text
 
 

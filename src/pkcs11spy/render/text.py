@@ -32,17 +32,27 @@ def banner(module: str, version: str, secrets_shown: bool, partial: str = "") ->
     return "\n".join(lines) + "\n"
 
 
-_second_cache: list = [None, ""]
+# (second or millisecond, its text), each replaced whole: another thread reads either
+# the old pair or the new one, never a mix.
+_last_second: tuple = (None, "")
+_last_milli: tuple = (None, "")
 
 
 def timestamp(wall_ns: int) -> str:
-    """Local time with milliseconds; the seconds part is formatted once per second."""
-    seconds, ns = divmod(wall_ns, 1_000_000_000)
-    cached = _second_cache
-    if cached[0] != seconds:
-        cached[1] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
-        cached[0] = seconds
-    return f"{cached[1]}.{ns // 1_000_000:03d}"
+    """Local time with milliseconds; formatted once per millisecond (the seconds part once
+    per second): calls come many per millisecond."""
+    global _last_second, _last_milli
+    milli = wall_ns // 1_000_000
+    last = _last_milli
+    if last[0] == milli:
+        return last[1]
+    seconds, ms = divmod(milli, 1000)
+    second = _last_second
+    if second[0] != seconds:
+        second = _last_second = (seconds, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)))
+    text = f"{second[1]}.{ms:03d}"
+    _last_milli = (milli, text)
+    return text
 
 
 # A record part is built from fragments: the lines of one argument, made by
@@ -208,9 +218,10 @@ def hexdump(data: bytes, length: int) -> List[str]:
     # in C) and cut into rows: per-row conversions were the largest cost of data calls.
     hexed = data.hex(" ").upper()
     shown = data.translate(_SHOWN).decode("ascii")
-    rows = []
-    for off in range(0, len(data), 16):
-        rows.append(f"    {off:08X}  {hexed[3 * off:3 * off + 47]:<47}  {shown[off:off + 16]}")
+    full = len(data) & ~15
+    rows = [f"    {off:08X}  {hexed[3 * off:3 * off + 47]}  {shown[off:off + 16]}" for off in range(0, full, 16)]
+    if full < len(data):
+        rows.append(f"    {full:08X}  {hexed[3 * full:]:<47}  {shown[full:]}")
     if len(data) < length:
         rows.append(f"    ... {length} bytes, {len(data)} shown")
     return rows

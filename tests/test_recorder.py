@@ -166,7 +166,7 @@ def test_live_stack_range_is_read_directly(monkeypatch):
     expected = memory.read(address, 64)
     assert expected == bytes(range(64))
     live = memory.live
-    live.low, live.high = address, address + 64
+    live.range = (address, address + 64)
     try:
         def no_syscall(*_args):
             raise AssertionError("read through /proc/self/mem")
@@ -179,7 +179,7 @@ def test_live_stack_range_is_read_directly(monkeypatch):
         monkeypatch.undo()
         assert memory.read(address - 8, 16)[8:] == expected[:8]
     finally:
-        live.low = live.high = 0
+        live.range = (0, 0)
 
 
 def test_unchecked_entry_parts_are_written_again_when_the_file_was_removed(tmp_path, capfd):
@@ -199,3 +199,32 @@ def test_unchecked_entry_parts_are_written_again_when_the_file_was_removed(tmp_p
     assert capfd.readouterr().err == "second entry\nthird entry\nsecond exit\n"
     sink.write("later\n", check=False)
     assert capfd.readouterr().err == "later\n"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_buffers_direct_and_by_the_decoders(fmt):
+    """Every case of a buffer argument: the usual ones the recorder makes itself, and
+    the ones it hands to the decoders, agree with the decoders' own rendering."""
+    h = Harness(fmt)
+    plain, cipher, length = buf(b"attack at dawn!!" * 4), buf(bytes(range(64))), new("CK_ULONG")
+    big, big_out = buf(bytes(8000)), buf(bytes(8000))  # over the dump cap
+    for data, n, into in ((plain, 64, cipher), (plain, 0, cipher), (big, 8000, big_out)):
+        length[0] = n
+        h.call("C_Encrypt", [1, addr(data), n, addr(into), addr(length)], CKR_OK)
+    length[0] = 64
+    h.call("C_Encrypt", [1, 16, 64, addr(cipher), addr(length)], CKR_OK)       # unreadable data
+    h.call("C_Encrypt", [1, 0, 64, addr(cipher), addr(length)], 0x7)            # NULL data, error
+    out = buf(bytes(64))
+
+    def decrypted():
+        native.memmove(out, b"attack at dawn!!" * 4, 64)
+        length[0] = 64
+    for _ in range(2):
+        h.call("C_Decrypt", [1, addr(cipher), 64, addr(out), addr(length)], CKR_OK, decrypted)
+    length[0] = 8
+    h.call("C_Decrypt", [1, addr(cipher), 64, addr(out), addr(length)], CKR_BUFFER_TOO_SMALL,
+           lambda: length.__setitem__(0, 64))
+    h.call("C_Decrypt", [1, addr(cipher), 64, addr(out), 16], CKR_OK)          # unreadable length
+    length[0] = 8000
+    h.call("C_Decrypt", [1, addr(cipher), 64, addr(big_out), addr(length)], CKR_OK)
+    assert "attack" not in "".join(h.parts) and b"attack".hex() not in "".join(h.parts).lower()

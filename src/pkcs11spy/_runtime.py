@@ -28,7 +28,7 @@ from typing import Dict, Tuple
 from . import __version__, config, filters, redact, stats
 from .decode import interfaces
 from .functions import FUNCTIONS, MAX_ARGS
-from .memory import memory
+from .memory import NO_RANGE, memory
 from .recorder import Recorder
 from .render import json as json_render
 from .render import text
@@ -158,8 +158,7 @@ class Tracer:
     def enter(self, c) -> None:
         """Called with the call's record (c); the caller clears memory.live after."""
         raw_call = self._unpack(self._buffer(c))
-        live = memory.live
-        live.low, live.high = raw_call[KEY], raw_call[STACK_TOP]
+        memory.live.range = (raw_call[KEY], raw_call[STACK_TOP])
         pid = raw_call[PID]
         if pid != self._lock_pid:
             self._locked(pid)  # forked: before reading memory (memory.forget)
@@ -182,8 +181,7 @@ class Tracer:
     def exit(self, c) -> None:
         """Called with the call's record (c); the caller clears memory.live after."""
         raw_call = self._unpack(self._buffer(c))
-        live = memory.live
-        live.low, live.high = raw_call[KEY], raw_call[STACK_TOP]
+        memory.live.range = (raw_call[KEY], raw_call[STACK_TOP])
         pid = raw_call[PID]
         if pid != self._lock_pid:
             self._locked(pid)  # forked: before reading memory (memory.forget)
@@ -270,7 +268,7 @@ def start(ffi, lib) -> None:
         except BaseException as exc:
             tracer.failed(f"entry of {FUNCTIONS[c.fn].name}", exc)
         finally:
-            live.high = 0
+            live.range = NO_RANGE
 
     @ffi.def_extern(onerror=lambda *exc: None)
     def spy_on_exit(c):
@@ -279,7 +277,7 @@ def start(ffi, lib) -> None:
         except BaseException as exc:
             tracer.failed(f"exit of {FUNCTIONS[c.fn].name}", exc)
         finally:
-            live.high = 0
+            live.range = NO_RANGE
 
     @ffi.def_extern(onerror=lambda *exc: None)
     def spy_on_stats(at_exit):

@@ -21,13 +21,15 @@ _ULONG_P = ffi.typeof("CK_ULONG *")
 ADDRESS_LIMIT = 1 << 63  # /proc/self/mem takes offsets as signed 64-bit numbers
 
 
+NO_RANGE = (0, 0)
+
+
 class LiveStack(threading.local):
     """Per thread: the range of the stack that belongs to frames live during the traced
     call (from the shim's struct spy_call up to the top of the thread's stack; see
     spy_live_stack_top in _shim.c), or (0, 0) outside a call.  It is mapped for as long
     as the tracer works on the call, so it is read directly, without a system call."""
-    low = 0
-    high = 0
+    range = NO_RANGE  # (low, high); replaced whole
 
 
 class Memory:
@@ -64,8 +66,8 @@ class Memory:
         """The bytes at address, or None when any of them cannot be read."""
         if length <= 0 or address <= 0 or address + length > ADDRESS_LIMIT:
             return b"" if length == 0 else None
-        live = self.live
-        if live.low <= address and address + length <= live.high:
+        low, high = self.live.range
+        if low <= address and address + length <= high:
             return ffi.unpack(ffi.cast(_CHAR_P, address), length)
         try:
             data = os.pread(self._fd if self._pid >= 0 else self._descriptor(), length, address)
@@ -76,8 +78,8 @@ class Memory:
     def ulong(self, address: int) -> Optional[int]:
         if address <= 0 or address + ULONG_SIZE > ADDRESS_LIMIT:
             return None
-        live = self.live
-        if live.low <= address and address + ULONG_SIZE <= live.high:
+        low, high = self.live.range
+        if low <= address and address + ULONG_SIZE <= high:
             return ffi.cast(_ULONG_P, address)[0]
         try:
             data = os.pread(self._fd if self._pid >= 0 else self._descriptor(), ULONG_SIZE, address)

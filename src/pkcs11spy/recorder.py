@@ -22,12 +22,12 @@ from __future__ import annotations
 import operator
 from typing import Callable, Dict, Hashable, List, Optional, Tuple
 
-from .decode.walker import CKR_OK, CallData, guarded, input_plan, output_plan
+from .decode.walker import CKR_OK, CallData, buffer_label as _buffer_label, guarded, input_plan, output_plan
 from .functions import FUNCTIONS, INOUT, Arg as FnArg, Function
 from .memory import memory
-from .model import Arg, DecodeError
+from .model import Arg, Bytes, DecodeError
 from .native import ffi
-from .redact import Policy
+from .redact import CHUNK, Policy
 
 # Distinct facts remembered per argument; past this the memory starts again (handles of
 # a long run change, and old ones must not crowd out the new).
@@ -41,6 +41,7 @@ ULONG_SIZE = ffi.sizeof("CK_ULONG")
 NO_NOTES: List[str] = []  # shared: never appended to
 NO_PARAMETER = bytes(MECHANISM_SIZE - ULONG_SIZE)  # a CK_MECHANISM's NULL, 0 tail
 NOT_REUSABLE = object()  # a key saying: render afresh, remember nothing
+HOLE = "PKCS11SPYFINGERPRINTHOLE"  # where a fragment template takes the fingerprint
 
 
 class Lazy:
@@ -139,8 +140,9 @@ def _afresh(render: Callable[[Lazy], str]) -> Step:
 class Plan:
     """How one function's arguments become fragments, on entry and on exit."""
 
-    def __init__(self, function: Function, renderer, policy: Policy) -> None:
+    def __init__(self, function: Function, renderer, policy: Policy, cap: int) -> None:
         self.function = function
+        self._cap = cap
         self.nargs = len(function.args)
         self.learns = function.name in Policy.LEARNS
         self._renderer = renderer
@@ -193,6 +195,9 @@ class Plan:
         i = self._positions[arg.name]
         if _is_value(arg):
             return _reusing_value(i, render)
+        if arg.kind == "bytes" and arg.data and self._policy.hides(arg):
+            j = self._positions[arg.length]
+            return self._fingerprinted(lambda raw, rv: raw[j], i, _buffer_label(arg), "[in]", render)
         if self._is_plain_mechanism(arg):
             # Decoding it sets the call's mechanism, which only templates read.
             return _reusing(lambda raw, rv: _mechanism_key(raw[i]), render)
@@ -215,6 +220,12 @@ class Plan:
             return _reusing_structure(i, size, render)
         if arg.kind in POINTEE_KINDS or arg.kind.startswith("flags_ptr:"):
             return _reusing_pointee(i, render)
+        if arg.kind == "bytes" and arg.data and self._policy.hides(arg):
+            length_of = self._output_length(arg)
+            return self._fingerprinted(lambda raw, rv: length_of(raw) if rv == CKR_OK else None, i,
+                                       _buffer_label(arg), "[out]", render)
+        if arg.kind == "bytes" and not self._policy.hides(arg):
+            return self._shown_output(arg, i, render)
         if arg.kind == "bytes" and self._hides_all_but_length(arg):
             partner = self.function.arg(arg.length)
             j = self._positions[partner.name]
@@ -222,6 +233,60 @@ class Plan:
                 return _reusing(lambda raw, rv: (rv, raw[i] == 0, _pointee_key(raw[j])), render)
             return _reusing(lambda raw, rv: (rv, raw[i] == 0, raw[j]), render)
         return _afresh(render)
+
+    # ---- buffers: the usual case made directly, the rest by the decoders ------------
+
+    def _output_length(self, arg: FnArg) -> Callable[[Tuple[int, ...]], Optional[int]]:
+        """The length of an output buffer after the call: a CK_ULONG it points to, or a
+        value."""
+        partner = self.function.arg(arg.length)
+        j = self._positions[partner.name]
+        if partner.kind == "length_ptr":
+            return lambda raw: memory.ulong(raw[j]) if raw[j] else None
+        return lambda raw: raw[j]
+
+    def _fingerprinted(self, length_of: KeyOf, i: int, label: str, side: str,
+                       render: Callable[[Lazy], str]) -> Step:
+        """A data buffer hidden behind its fingerprint.  The usual case (readable, at most
+        CHUNK bytes; length_of says None when the decoders must look) fills a fragment
+        the renderer made once per length with a placeholder for the fingerprint."""
+        policy, fragment, read = self._policy, self._renderer.arg_fragment, memory.read
+        templates = Memo()
+
+        def template(length: int) -> List[str]:
+            """[before, after] the fingerprint; [] if the placeholder did not come through."""
+            parts = fragment(side, Arg(label, Policy.fingerprinted(length, HOLE))).split(HOLE)
+            return parts if len(parts) == 2 else []
+
+        def step(raw: Tuple[int, ...], rv: Optional[int], lazy: Lazy) -> str:
+            address, length = raw[i], length_of(raw, rv)
+            if address and length is not None and 0 < length <= CHUNK:
+                data = read(address, length)
+                parts = templates.get(length)
+                if parts is None:
+                    parts = templates.add(length, template(length))
+                if data is not None and parts:
+                    return policy.fingerprint(data, length).join(parts)
+            return render(lazy)
+        return step
+
+    def _shown_output(self, arg: FnArg, i: int, render: Callable[[Lazy], str]) -> Step:
+        """A buffer shown whole (a signature, a digest, a ciphertext).  The usual case
+        (CKR_OK, readable, within the dump cap) is a Bytes value rendered directly; the
+        rest (sizes, errors, NULL, unreadable, cut) goes to the decoders."""
+        length_of, fragment, read = self._output_length(arg), self._renderer.arg_fragment, memory.read
+        label, cap = _buffer_label(arg), self._cap
+
+        def step(raw: Tuple[int, ...], rv: Optional[int], lazy: Lazy) -> str:
+            address = raw[i]
+            if rv == CKR_OK and address:
+                length = length_of(raw)
+                if length is not None and length <= cap:
+                    data = read(address, length)
+                    if data is not None:
+                        return fragment("[out]", Arg(label, Bytes(address, length, data)))
+            return render(lazy)
+        return step
 
     def _hides_all_but_length(self, arg: FnArg) -> bool:
         """A secret output shown as its length only (not data: a fingerprint reads the
@@ -264,7 +329,7 @@ class Recorder:
     def plan(self, index: int) -> Plan:
         plan = self._plans[index]
         if plan is None:
-            plan = self._plans[index] = Plan(FUNCTIONS[index], self.renderer, self.policy)
+            plan = self._plans[index] = Plan(FUNCTIONS[index], self.renderer, self.policy, self.cap)
         return plan
 
     def start(self, plan: Plan, raw: Tuple[int, ...]) -> Lazy:

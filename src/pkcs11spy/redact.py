@@ -152,15 +152,25 @@ class Policy:
             return f"longer than the token's maximum {high}"
         return f"length within the token's {low}..{high}"
 
+    def fingerprint(self, data: bytes, length: int) -> str:
+        """The fingerprint of a buffer of length bytes, all of them in data (length at
+        most CHUNK)."""
+        mac = hashlib.blake2b(data, key=self._fingerprint_key(), digest_size=FINGERPRINT_BYTES)
+        mac.update(length.to_bytes(8, "little"))
+        return mac.hexdigest()
+
+    @staticmethod
+    def fingerprinted(length: int, fingerprint: str) -> Redacted:
+        """What the trace shows of a data buffer of that length and fingerprint."""
+        return Redacted(length, "data", [f"fingerprint {fingerprint}"])
+
     def data(self, address: int, length: int) -> Redacted:
         limit = min(length, FINGERPRINT_LIMIT)
         if limit <= CHUNK:  # the usual buffer: one read, one call into the hash
             chunk = memory.read(address, limit)
             if chunk is None:
                 return Redacted(length, "data", ["unreadable"])
-            mac = hashlib.blake2b(chunk, key=self._fingerprint_key(), digest_size=FINGERPRINT_BYTES)
-            mac.update(length.to_bytes(8, "little"))
-            return Redacted(length, "data", [f"fingerprint {mac.hexdigest()}"])
+            return self.fingerprinted(length, self.fingerprint(chunk, length))
         mac = hashlib.blake2b(key=self._fingerprint_key(), digest_size=FINGERPRINT_BYTES)
         done = 0
         while done < limit:

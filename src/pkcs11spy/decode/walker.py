@@ -6,7 +6,7 @@ argument: the record says ``decode error`` there and the call goes on unchanged.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ..functions import IN, INOUT, OUT, Arg as FnArg, Function
 from ..memory import ULONG_SIZE, memory
@@ -67,14 +67,14 @@ def _label_of_length(name: str) -> str:
     return name[1:] if name.startswith("pul") else name
 
 
-_buffer_labels: Dict[int, str] = {}  # by id(arg), as _partners
+_buffer_labels: Dict[Tuple[str, Optional[str]], str] = {}  # by names, as _partners
 
 
-def _buffer_label(arg: FnArg) -> str:
-    label = _buffer_labels.get(id(arg))
+def buffer_label(arg: FnArg) -> str:
+    key = (arg.name, arg.length)
+    label = _buffer_labels.get(key)
     if label is None:
-        label = f"{arg.name}[{_label_of_length(arg.length)}]" if arg.length else arg.name
-        _buffer_labels[id(arg)] = label
+        label = _buffer_labels[key] = f"{arg.name}[{_label_of_length(arg.length)}]" if arg.length else arg.name
     return label
 
 
@@ -271,16 +271,16 @@ def entry_decoder(kind: str) -> Optional[Callable]:
 
 # ---- exit decoders -------------------------------------------------------------------
 
-# Keyed by id(): the table's arguments live as long as the process, and hashing a
-# frozen dataclass costs more than what it saves here.
-_partners: Dict[int, FnArg] = {}
+# Keyed by names: hashing a frozen dataclass costs more than the lookup saves.
+_partners: Dict[Tuple[str, str], FnArg] = {}
 
 
 def _partner(call: CallData, arg: FnArg) -> FnArg:
     """The argument holding arg's length (looked up once per function argument)."""
-    partner = _partners.get(id(arg))
+    key = (call.function.name, arg.name)
+    partner = _partners.get(key)
     if partner is None:
-        partner = _partners[id(arg)] = call.function.arg(arg.length)
+        partner = _partners[key] = call.function.arg(arg.length)
     return partner
 
 
@@ -289,7 +289,7 @@ def _out_bytes(call: CallData, arg: FnArg) -> List[Arg]:
     partner = _partner(call, arg)
     by_pointer = partner.kind == "length_ptr"
     length = call.pointee(partner.name) if by_pointer else call.value(partner.name)
-    label = _buffer_label(arg)
+    label = buffer_label(arg)
     if call.rv == CKR_BUFFER_TOO_SMALL and by_pointer:
         return [Arg("*" + partner.name, Scalar(length if length is not None else 0, decimal=True))]
     if call.rv != CKR_OK:
@@ -471,7 +471,7 @@ def _input_label(arg: FnArg) -> Callable[[CallData], str]:
     if arg.kind == "count_ptr":
         label = "*" + arg.name
     elif arg.kind in ("bytes", "message_param"):
-        label = _buffer_label(arg)
+        label = buffer_label(arg)
     else:
         label = arg.name
     return lambda call: label

@@ -52,11 +52,11 @@ def iso_time(wall_ns: int) -> str:
     last = _last_time
     if last[0] == wall_ns:
         return last[1]
-    seconds, ns = divmod(wall_ns, 1_000_000_000)
+    seconds = wall_ns // 1_000_000_000
     second = _last_second
     if second[0] != seconds:
         second = _last_second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
-    text = f"{second[1]}.{ns // 1000:06d}Z"
+    text = f"{second[1]}.{wall_ns // 1000 % 1_000_000:06d}Z"
     _last_time = (wall_ns, text)
     return text
 
@@ -260,9 +260,22 @@ def arg_fragment(side: str, arg: Arg) -> str:
     return _encode({"name": arg.label, "value": value(arg.value)})
 
 
+_quoted_names: Dict[str, str] = {}  # function and return code names, JSON-quoted once
+
+
+def _quoted(name: str) -> str:
+    quoted = _quoted_names.get(name)
+    if quoted is None:
+        quoted = _quote(name)
+        if len(_quoted_names) < 4096:
+            _quoted_names[name] = quoted
+    return quoted
+
+
 def _head(seq: int, event: str, function: str, pid: int, tid: int, wall_ns: int) -> str:
+    name = _quoted(function)
     return (f'{{"v":{SCHEMA_VERSION},"event":"{event}","id":{seq},"pid":{pid},'
-            f'"tid":{tid},"function":{_quote(function)},"time":"{iso_time(wall_ns)}"')
+            f'"tid":{tid},"function":{name},"time":"{iso_time(wall_ns)}"')
 
 
 def enter_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, fragments: List[str],
@@ -274,9 +287,11 @@ def enter_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, fragme
 def exit_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, resumed: bool, rv: int,
               rv_name: str, duration_ns: Optional[int], fragments: List[str], notes: List[str]) -> str:
     # resumed: readers join by id, so the exit line is the same either way.
-    duration = "null" if duration_ns is None else repr(duration_ns / 1000)
+    # Microseconds with three decimals, by integer arithmetic (exact, and cheaper than
+    # a float's repr); a JSON number all the same.
+    duration = "null" if duration_ns is None else f"{duration_ns // 1000}.{duration_ns % 1000:03d}"
     tail = f',"notes":{_encode(notes)}}}\n' if notes else "}\n"
-    return (f'{_head(seq, "exit", function, pid, tid, wall_ns)},"rv":{rv},"rv_name":{_quote(rv_name)},'
+    return (f'{_head(seq, "exit", function, pid, tid, wall_ns)},"rv":{rv},"rv_name":{_quoted(rv_name)},'
             f'"duration_us":{duration},"out":[{",".join(fragments)}]{tail}')
 
 

@@ -228,3 +228,20 @@ def test_buffers_direct_and_by_the_decoders(fmt):
     length[0] = 8000
     h.call("C_Decrypt", [1, addr(cipher), 64, addr(big_out), addr(length)], CKR_OK)
     assert "attack" not in "".join(h.parts) and b"attack".hex() not in "".join(h.parts).lower()
+
+
+def test_cached_times_match_the_clock():
+    """The per-second and per-millisecond caches of the two renderers give the same text
+    as formatting each time afresh, in any order of times."""
+    import datetime
+    import random
+    import time as clock
+    rng = random.Random(7)
+    times = [rng.randrange(0, 4 * 10 ** 18) for _ in range(3000)]
+    base = 1_700_000_000_999_999_000
+    times += [base, base + 1, base + 1000, base + 1_000_000, base - 1, base + 10 ** 9]
+    for t in times:
+        utc = datetime.datetime.fromtimestamp(t // 10 ** 9, datetime.timezone.utc)
+        assert json_render.iso_time(t) == utc.strftime("%Y-%m-%dT%H:%M:%S") + f".{t // 1000 % 10 ** 6:06d}Z"
+        local = clock.strftime("%Y-%m-%d %H:%M:%S", clock.localtime(t // 10 ** 9))
+        assert text.timestamp(t) == f"{local}.{t // 10 ** 6 % 1000:03d}"

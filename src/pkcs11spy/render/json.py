@@ -40,23 +40,32 @@ _encode = _make_encoder()
 
 # ---- time ------------------------------------------------------------------------------
 
-# (second or nanosecond time, its text), each replaced whole: another thread reads
-# either the old pair or the new one, never a mix.  An exit follows its enter: same time.
+# (second, millisecond or nanosecond time, its text), each replaced whole: another
+# thread reads either the old pair or the new one, never a mix.  An exit follows its
+# enter: same time.
 _last_second: tuple = (None, "")
+_last_milli: tuple = (None, "")
 _last_time: tuple = (None, "")
+_THREE_DIGITS = [f"{n:03d}" for n in range(1000)]
 
 
 def iso_time(wall_ns: int) -> str:
-    """ISO 8601 UTC with microseconds; the seconds part is formatted once per second."""
-    global _last_second, _last_time
+    """ISO 8601 UTC with microseconds.  The text up to the milliseconds is made once
+    per millisecond (the seconds once per second); calls come many per millisecond."""
+    global _last_second, _last_milli, _last_time
     last = _last_time
     if last[0] == wall_ns:
         return last[1]
-    seconds = wall_ns // 1_000_000_000
-    second = _last_second
-    if second[0] != seconds:
-        second = _last_second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
-    text = f"{second[1]}.{wall_ns // 1000 % 1_000_000:06d}Z"
+    micro = wall_ns // 1000
+    milli = micro // 1000
+    upto = _last_milli
+    if upto[0] != milli:
+        seconds = milli // 1000
+        second = _last_second
+        if second[0] != seconds:
+            second = _last_second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+        upto = _last_milli = (milli, f"{second[1]}.{_THREE_DIGITS[milli % 1000]}")
+    text = upto[1] + _THREE_DIGITS[micro % 1000] + "Z"
     _last_time = (wall_ns, text)
     return text
 
@@ -272,10 +281,18 @@ def _quoted(name: str) -> str:
     return quoted
 
 
+_middles: Dict[tuple, str] = {}  # (pid, tid, function) -> their part of the envelope
+
+
 def _head(seq: int, event: str, function: str, pid: int, tid: int, wall_ns: int) -> str:
-    name = _quoted(function)
-    return (f'{{"v":{SCHEMA_VERSION},"event":"{event}","id":{seq},"pid":{pid},'
-            f'"tid":{tid},"function":{name},"time":"{iso_time(wall_ns)}"')
+    key = (pid, tid, function)
+    middle = _middles.get(key)
+    if middle is None:
+        middle = f',"pid":{pid},"tid":{tid},"function":{_quoted(function)},"time":"'
+        if len(_middles) >= 4096:
+            _middles.clear()
+        _middles[key] = middle
+    return f'{{"v":{SCHEMA_VERSION},"event":"{event}","id":{seq}{middle}{iso_time(wall_ns)}"'
 
 
 def enter_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, fragments: List[str],

@@ -66,9 +66,18 @@ def arg_fragment(side: str, arg: Arg) -> str:
     return "\n".join(render_arg(side, arg)) + "\n"
 
 
+_whos: Dict[tuple, str] = {}  # (pid, tid) -> "P:<pid>; T:0x<tid> "
+
+
 def _head(seq: int, function: str, pid: int, tid: int, wall_ns: int, resumed: bool) -> str:
+    who = _whos.get((pid, tid))
+    if who is None:
+        who = f"P:{pid}; T:0x{tid:x} "
+        if len(_whos) >= 4096:
+            _whos.clear()
+        _whos[(pid, tid)] = who
     marker = " <resumed>" if resumed else ""
-    return f"\n{seq}: {function}{marker}\nP:{pid}; T:0x{tid:x} {timestamp(wall_ns)}\n"
+    return f"\n{seq}: {function}{marker}\n{who}{timestamp(wall_ns)}\n"
 
 
 def enter_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, fragments: List[str],

@@ -306,7 +306,7 @@ def exit_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, resumed
     # resumed: readers join by id, so the exit line is the same either way.
     # Microseconds with three decimals, by integer arithmetic (exact, and cheaper than
     # a float's repr); a JSON number all the same.
-    duration = "null" if duration_ns is None else f"{duration_ns // 1000}.{duration_ns % 1000:03d}"
+    duration = "null" if duration_ns is None else f"{duration_ns // 1000}.{_THREE_DIGITS[duration_ns % 1000]}"
     tail = f',"notes":{_encode(notes)}}}\n' if notes else "}\n"
     return (f'{_head(seq, "exit", function, pid, tid, wall_ns)},"rv":{rv},"rv_name":{_quoted(rv_name)},'
             f'"duration_us":{duration},"out":[{",".join(fragments)}]{tail}')

@@ -32,6 +32,7 @@ def banner(module: str, version: str, secrets_shown: bool, partial: str = "") ->
     return "\n".join(lines) + "\n"
 
 
+_THREE_DIGITS = [f"{n:03d}" for n in range(1000)]
 # (second or millisecond, its text), each replaced whole: another thread reads either
 # the old pair or the new one, never a mix.
 _last_second: tuple = (None, "")
@@ -91,7 +92,10 @@ def exit_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, resumed
     head = _head(seq, function, pid, tid, wall_ns, True) if resumed else ""
     if notes:  # notes come before [out] lines
         head += "".join([f"[note] {n}\n" for n in notes])
-    duration = "" if duration_ns is None else f" ({duration_ns / 1e6:.3f} ms)"
+    duration = ""
+    if duration_ns is not None:  # milliseconds, 3 decimals, rounded; by integer arithmetic
+        micro = (duration_ns + 500) // 1000
+        duration = f" ({micro // 1000}.{_THREE_DIGITS[micro % 1000]} ms)"
     return f"{head}{''.join(fragments)}Returned:  {rv} {rv_name}{duration}\n"
 
 

@@ -23,6 +23,7 @@ CRYPTODOME = "/usr/lib/python3/dist-packages/Cryptodome"
 SYSTEM_PYTHON = "/usr/bin/python3"
 PORT = 0x9C7B  # vpcd's default is 0x8C7B; ours differs on purpose
 PIN = "1234"   # vicc's iso7816 card
+OTHER_PCSCD_WAIT = 180  # seconds
 
 
 class StackError(RuntimeError):
@@ -65,9 +66,15 @@ class VirtualCard:
         _need(os.path.join(VICC_PACKAGE_PARENT, "virtualsmartcard"), "python3-virtualsmartcard")
         _need(CRYPTODOME, "python3-pycryptodome")
         _which("opensc-tool", "opensc")
-        if subprocess.run(["pgrep", "-x", "pcscd"], capture_output=True).returncode == 0:
-            raise StackError("another pcscd is running and owns the PC/SC socket; stop it "
-                             "(the tests start their own with the virtual reader)")
+        # pcscd's socket path is fixed: one at a time.  Another test run on this machine
+        # may hold it for a minute; wait for it before giving up.
+        deadline = time.monotonic() + OTHER_PCSCD_WAIT
+        while subprocess.run(["pgrep", "-x", "pcscd"], capture_output=True).returncode == 0:
+            if time.monotonic() > deadline:
+                raise StackError(f"another pcscd is running and owns the PC/SC socket (waited "
+                                 f"{OTHER_PCSCD_WAIT} s); stop it (the tests start their own with "
+                                 f"the virtual reader)")
+            time.sleep(1)
         conf = os.path.join(self.directory, "reader.conf.d")
         shims = os.path.join(self.directory, "pyshims")
         os.makedirs(conf, exist_ok=True)

@@ -63,3 +63,33 @@ def test_crashmod_list_matches_the_table():
     assert indices
     for name, index in indices.items():
         assert BY_NAME[name].index == int(index), name
+
+
+def test_crash_after_the_trace_file_was_removed(c_host, crashmod, spy, tmp_path):
+    """The application removes the trace file, then a call crashes the module: the
+    call's entry must still be readable (on stderr, after one warning)."""
+    trace = tmp_path / "trace.txt"
+    env = dict(crash_env(crashmod, trace, "segv"), HOST_UNLINK_BEFORE_LOGIN=str(trace))
+    p = subprocess.run([c_host, "session", spy, "pin-for-log"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == -signal.SIGSEGV, (p.returncode, p.stderr)
+    assert "unlinked 0" in p.stdout.splitlines()
+    warning, rest = p.stderr.split("tracing continues on stderr\n", 1)
+    assert "the file was removed" in warning
+    login = parse(rest)[-1]
+    assert login.function == "C_Login" and login.rv is None
+    assert "[in] userType = CKU_USER" in login.ins
+
+
+def test_unreadable_argument_in_the_callers_own_frame(c_host, spy, token, tmp_path):
+    """A PIN pointer into a PROT_NONE page of the caller's live stack frame: SoftHSM2, not
+    initialised, answers without reading it, and so must the spy (no fault, same code)."""
+    trace = tmp_path / "trace.txt"
+    env = token.env({"PKCS11SPY": token.module, "PKCS11SPY_OUTPUT": str(trace)})
+    direct = subprocess.run([c_host, "guard", token.module], env=env, capture_output=True, text=True, timeout=60)
+    spied = subprocess.run([c_host, "guard", spy], env=env, capture_output=True, text=True, timeout=60)
+    assert direct.returncode == 0, direct.stderr
+    assert (spied.returncode, spied.stdout) == (0, direct.stdout), spied.stderr
+    assert direct.stdout.strip() == f"C_Login {0x190}"  # CKR_CRYPTOKI_NOT_INITIALIZED
+    login = parse(read(trace))[-1]
+    assert login.function == "C_Login" and login.rv == 0x190

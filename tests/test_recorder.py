@@ -47,7 +47,7 @@ class Harness:
         self.render = _runtime.RENDERERS[fmt]
         self.wall_ns = 1_700_000_000_123_456_789
 
-    def _write(self, fd: int, data: bytes, length: int, check: int) -> int:
+    def _write(self, fd: int, data: bytes, length: int) -> int:
         self.parts.append(data.decode("utf-8"))
         return 0
 
@@ -155,50 +155,6 @@ def test_login_open_session_and_templates(fmt):
     found, count = native.new("CK_ULONG[4]"), new("CK_ULONG")
     h.call("C_FindObjects", [1, addr(found), 4, addr(count)], CKR_OK,
            lambda: (found.__setitem__(0, 11), count.__setitem__(0, 1)))
-
-
-def test_live_stack_range_is_read_directly(monkeypatch):
-    """memory.read serves a range inside the live stack range without a system call,
-    and anything outside it through /proc/self/mem, with the same bytes."""
-    from pkcs11spy.memory import memory
-    data = buf(bytes(range(64)))
-    address = addr(data)
-    expected = memory.read(address, 64)
-    assert expected == bytes(range(64))
-    live = memory.live
-    live.range = (address, address + 64)
-    try:
-        def no_syscall(*_args):
-            raise AssertionError("read through /proc/self/mem")
-        monkeypatch.setattr(os, "pread", no_syscall)
-        assert memory.read(address, 64) == expected
-        assert memory.read(address + 8, 8) == expected[8:16]
-        assert memory.ulong(address) == int.from_bytes(expected[:8], "little")
-        with pytest.raises(AssertionError):
-            memory.read(address + 60, 8)  # past the live range: must not be read directly
-        monkeypatch.undo()
-        assert memory.read(address - 8, 16)[8:] == expected[:8]
-    finally:
-        live.range = (0, 0)
-
-
-def test_unchecked_entry_parts_are_written_again_when_the_file_was_removed(tmp_path, capfd):
-    """Entry parts skip the removed-file check; the exit part that finds the file
-    removed writes them again on stderr, before itself, so no part is lost."""
-    trace = tmp_path / "trace.txt"
-    warnings: List[str] = []
-    sink = Sink(str(trace), warnings.append)
-    sink.write("first entry\n", check=False)
-    sink.write("first exit\n")
-    assert trace.read_text() == "first entry\nfirst exit\n"
-    sink.write("second entry\n", check=False)
-    os.unlink(trace)
-    sink.write("third entry\n", check=False)  # unchecked: lands in the removed file
-    sink.write("second exit\n")                # checked: finds it removed
-    assert len(warnings) == 1 and "the file was removed" in warnings[0]
-    assert capfd.readouterr().err == "second entry\nthird entry\nsecond exit\n"
-    sink.write("later\n", check=False)
-    assert capfd.readouterr().err == "later\n"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -23,7 +23,7 @@ extern "Python" void spy_on_exit(struct spy_call *call);
 extern "Python" void spy_on_stats(int at_exit);
 void spy_set_python_ready(int ok);
 void spy_set_traced(int fn, int wants);
-int spy_write(int fd, const char *data, size_t length, int check);
+int spy_write(int fd, const char *data, size_t length);
 void spy_set_stats(int on);
 int spy_get_stats(struct spy_fn_stats *fns, struct spy_rv_count *rvs, long *sessions_max,
                   unsigned long long *overflow, int *dirty, int clear_dirty);

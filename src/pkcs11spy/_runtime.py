@@ -28,7 +28,7 @@ from typing import Dict, Tuple
 from . import __version__, config, filters, redact, stats
 from .decode import interfaces
 from .functions import FUNCTIONS, MAX_ARGS
-from .memory import NO_RANGE, memory
+from .memory import memory
 from .recorder import Recorder
 from .render import json as json_render
 from .render import text
@@ -40,19 +40,19 @@ get_ident = threading.get_ident
 RENDERERS = {"text": text, "json": json_render}
 
 # struct spy_call (spy_shared.h) as the struct module reads it, native alignment:
-# fn, entered, args[MAX_ARGS], key, rv, wall_ns, start_ns, end_ns, pid, stack_top.
+# fn, entered, args[MAX_ARGS], key, rv, wall_ns, start_ns, end_ns, pid.
 KEY = 2 + MAX_ARGS
-RV, WALL_NS, START_NS, END_NS, PID, STACK_TOP = KEY + 1, KEY + 2, KEY + 3, KEY + 4, KEY + 5, KEY + 6
+RV, WALL_NS, START_NS, END_NS, PID = KEY + 1, KEY + 2, KEY + 3, KEY + 4, KEY + 5
 
 
 def call_layout(ffi) -> struct.Struct:
     """The unpacker of struct spy_call, checked against cffi's view of the layout (a
     mismatch stops tracing at start, with a message, rather than mis-read calls)."""
-    layout = struct.Struct(f"@ii{MAX_ARGS}PPLqqqqP")
+    layout = struct.Struct(f"@ii{MAX_ARGS}PPLqqqq")
     fields = [("fn", "@"), ("entered", "@i"), ("args", "@ii"), ("key", f"@ii{MAX_ARGS}P"),
               ("rv", f"@ii{MAX_ARGS}PP"), ("wall_ns", f"@ii{MAX_ARGS}PPL"),
               ("start_ns", f"@ii{MAX_ARGS}PPLq"), ("end_ns", f"@ii{MAX_ARGS}PPLqq"),
-              ("pid", f"@ii{MAX_ARGS}PPLqqq"), ("stack_top", f"@ii{MAX_ARGS}PPLqqqq")]
+              ("pid", f"@ii{MAX_ARGS}PPLqqq")]
     for name, before in fields:
         if ffi.offsetof("struct spy_call", name) != struct.calcsize(before):
             raise RuntimeError(f"struct spy_call: field {name} is not where the tracer reads it")
@@ -156,9 +156,7 @@ class Tracer:
         return plan, lazy, fragments, notes, get_ident(), raw_call[WALL_NS]
 
     def enter(self, c) -> None:
-        """Called with the call's record (c); the caller clears memory.live after."""
         raw_call = self._unpack(self._buffer(c))
-        memory.live.range = (raw_call[KEY], raw_call[STACK_TOP])
         pid = raw_call[PID]
         if pid != self._lock_pid:
             self._locked(pid)  # forked: before reading memory (memory.forget)
@@ -172,16 +170,12 @@ class Tracer:
                 self._check_fork()
             seq = self._next_seq
             self._next_seq = seq + 1
-            # Unchecked for removal (its exit part is, and writes it again if need be).
-            self.sink.write(self.render.enter_part(seq, plan.function.name, pid, tid, wall_ns, fragments, notes),
-                            check=False)
+            self.sink.write(self.render.enter_part(seq, plan.function.name, pid, tid, wall_ns, fragments, notes))
             self._last_written = seq
         self._pending[raw_call[KEY]] = (entry, seq)
 
     def exit(self, c) -> None:
-        """Called with the call's record (c); the caller clears memory.live after."""
         raw_call = self._unpack(self._buffer(c))
-        memory.live.range = (raw_call[KEY], raw_call[STACK_TOP])
         pid = raw_call[PID]
         if pid != self._lock_pid:
             self._locked(pid)  # forked: before reading memory (memory.forget)
@@ -259,16 +253,12 @@ def start(ffi, lib) -> None:
     tracer.bind(ffi)
     interfaces.bind(lib)
 
-    live = memory.live  # set by enter/exit: the frames it covers end when the callback returns
-
     @ffi.def_extern(onerror=lambda *exc: None)
     def spy_on_enter(c):
         try:
             tracer.enter(c)
         except BaseException as exc:
             tracer.failed(f"entry of {FUNCTIONS[c.fn].name}", exc)
-        finally:
-            live.range = NO_RANGE
 
     @ffi.def_extern(onerror=lambda *exc: None)
     def spy_on_exit(c):
@@ -276,8 +266,6 @@ def start(ffi, lib) -> None:
             tracer.exit(c)
         except BaseException as exc:
             tracer.failed(f"exit of {FUNCTIONS[c.fn].name}", exc)
-        finally:
-            live.range = NO_RANGE
 
     @ffi.def_extern(onerror=lambda *exc: None)
     def spy_on_stats(at_exit):

@@ -319,10 +319,10 @@ static int spy_file_removed(int fd, int *failed)
     }
 }
 
-/* One record part to the trace: the whole of it (a short write is continued), then,
- * when asked, the check above.  0, or the errno that stopped it (ENOENT: the file was
- * removed).  In C because Python's os.fstat builds a 19-field result for one number. */
-static int spy_write(int fd, const char *data, size_t length, int check)
+/* One record part to the trace: the whole of it (a short write is continued), then the
+ * check above.  0, or the errno that stopped it (ENOENT: the file was removed).
+ * In C because Python's os.fstat builds a 19-field result for one number. */
+static int spy_write(int fd, const char *data, size_t length)
 {
     int saved = errno, failed = 0;
 
@@ -337,7 +337,7 @@ static int spy_write(int fd, const char *data, size_t length, int check)
         data += n;
         length -= (size_t)n;
     }
-    if (!failed && check && fd != STDERR_FILENO && spy_file_removed(fd, &failed))
+    if (!failed && fd != STDERR_FILENO && spy_file_removed(fd, &failed))
         failed = ENOENT;
     errno = saved;
     return failed;
@@ -795,43 +795,12 @@ static int spy_wants(int fn)
     return spy_python_ok && (spy_traced[fn] || spy_stats_on);
 }
 
-/* The top of the calling thread's stack, when `here` (the wrapper's struct spy_call)
- * lies on that stack; 0 otherwise (a signal's alternate stack, a coroutine's stack).
- * Everything from `here` up to the top belongs to frames that are live while the call
- * runs (the wrapper's and its callers'), so it is mapped: Python may read a range there
- * directly instead of through /proc/self/mem (memory.py).  The bounds are looked up
- * once per thread. */
-static __thread uintptr_t spy_stack_lo, spy_stack_hi;
-static __thread int spy_stack_known;
-
-static uintptr_t spy_live_stack_top(const void *here)
-{
-    uintptr_t at = (uintptr_t)here;
-
-    if (!spy_stack_known) {
-        pthread_attr_t attr;
-        void *low;
-        size_t size;
-
-        spy_stack_known = 1;
-        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-            if (pthread_attr_getstack(&attr, &low, &size) == 0) {
-                spy_stack_lo = (uintptr_t)low;
-                spy_stack_hi = (uintptr_t)low + size;
-            }
-            pthread_attr_destroy(&attr);
-        }
-    }
-    return at >= spy_stack_lo && at < spy_stack_hi ? spy_stack_hi : 0;
-}
-
 static void spy_call_start(struct spy_call *call, int fn)
 {
     memset(call, 0, sizeof(*call));
     call->fn = fn;
     call->key = (uintptr_t)call;
     call->pid = spy_pid;
-    call->stack_top = spy_live_stack_top(call);
 }
 
 static void spy_call_enter(struct spy_call *call)

@@ -16,25 +16,11 @@ from .native import ffi
 
 ULONG_SIZE = ffi.sizeof("CK_ULONG")
 ULONG_MAX = (1 << (8 * ULONG_SIZE)) - 1
-_CHAR_P = ffi.typeof("char *")  # resolved once: a type string is parsed on every use
-_ULONG_P = ffi.typeof("CK_ULONG *")
 ADDRESS_LIMIT = 1 << 63  # /proc/self/mem takes offsets as signed 64-bit numbers
-
-
-NO_RANGE = (0, 0)
-
-
-class LiveStack(threading.local):
-    """Per thread: the range of the stack that belongs to frames live during the traced
-    call (from the shim's struct spy_call up to the top of the thread's stack; see
-    spy_live_stack_top in _shim.c), or (0, 0) outside a call.  It is mapped for as long
-    as the tracer works on the call, so it is read directly, without a system call."""
-    range = NO_RANGE  # (low, high); replaced whole
 
 
 class Memory:
     def __init__(self) -> None:
-        self.live = LiveStack()
         self._fd = -1
         self._pid = -1
         self._lock = threading.Lock()
@@ -66,9 +52,6 @@ class Memory:
         """The bytes at address, or None when any of them cannot be read."""
         if length <= 0 or address <= 0 or address + length > ADDRESS_LIMIT:
             return b"" if length == 0 else None
-        low, high = self.live.range
-        if low <= address and address + length <= high:
-            return ffi.unpack(ffi.cast(_CHAR_P, address), length)
         try:
             data = os.pread(self._fd if self._pid >= 0 else self._descriptor(), length, address)
         except (OSError, OverflowError, ValueError):
@@ -78,9 +61,6 @@ class Memory:
     def ulong(self, address: int) -> Optional[int]:
         if address <= 0 or address + ULONG_SIZE > ADDRESS_LIMIT:
             return None
-        low, high = self.live.range
-        if low <= address and address + ULONG_SIZE <= high:
-            return ffi.cast(_ULONG_P, address)[0]
         try:
             data = os.pread(self._fd if self._pid >= 0 else self._descriptor(), ULONG_SIZE, address)
         except (OSError, OverflowError, ValueError):

@@ -11,15 +11,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Callable, List, Optional
+from typing import Callable, Optional
 
 STDERR = 2
 
 
-def write_part(fd: int, data: bytes, length: int, check: int = 1) -> int:
-    """Write all of data, then (check) see that a file's name was not removed.  0, or the
-    errno that stopped it.  The shim offers the same in C (spy_write), which the tracer
-    uses: this one serves tools and tests that run without the shim."""
+def write_part(fd: int, data: bytes, length: int) -> int:
+    """Write all of data, then check that a file's name was not removed.  0, or the errno
+    that stopped it.  The shim offers the same in C (spy_write), which the tracer uses:
+    this one serves tools and tests that run without the shim."""
     try:
         n = os.write(fd, data)
         if n != len(data):
@@ -27,7 +27,7 @@ def write_part(fd: int, data: bytes, length: int, check: int = 1) -> int:
             while view:
                 n = os.write(fd, view)
                 view = view[n:]
-        if check and fd != STDERR:
+        if fd != STDERR:
             st = os.fstat(fd)
             if st.st_nlink == 0 and stat.S_ISREG(st.st_mode):
                 return errno.ENOENT
@@ -39,14 +39,11 @@ def write_part(fd: int, data: bytes, length: int, check: int = 1) -> int:
 class Sink:
     def __init__(self, path: Optional[str], warn: Callable[[str], None],
                  expand: Optional[Callable[[int], str]] = None,
-                 writer: Callable[[int, bytes, int, int], int] = write_part) -> None:
+                 writer: Callable[[int, bytes, int], int] = write_part) -> None:
         """expand: the output path for a pid, when the path depends on it (``%p``).
         writer: how a part is written (see write_part)."""
         self.path = path
         self._writer = writer
-        # Parts written since the last check that the file still has a name: if it turns
-        # out removed, they went where nobody can read them and are written again.
-        self._unchecked: List[bytes] = []
         self._warn = warn
         self._expand = expand
         self._pid = os.getpid()
@@ -73,7 +70,6 @@ class Sink:
         if pid == self._pid:
             return False
         self._pid = pid
-        self._unchecked = []  # the parent's parts: not this process's to write again
         if not self.per_process():
             return False
         path = self._expand(pid)
@@ -85,20 +81,14 @@ class Sink:
         self.fd = self._open(path)
         return True
 
-    def write(self, text: str, check: bool = True) -> None:
-        """One record part.  check=False skips the removed-file check (a system call)
-        for a part a checked one follows soon: the tracer's entry parts, each followed by
-        its exit part.  Callers hold the tracer's lock."""
+    def write(self, text: str) -> None:
+        """One record part, checked after the write: a part that went to a removed file
+        is written again on stderr (the entry part of a call that then crashes the module
+        must be readable somewhere).  Callers hold the tracer's lock."""
         data = text.encode("utf-8", "backslashreplace")
-        failed = self._writer(self.fd, data, len(data), check)
-        if not failed:
-            if not check:
-                self._unchecked.append(data)
-            elif self._unchecked:
-                self._unchecked.clear()
-            return
-        if self.fd == STDERR:
-            return  # nowhere left to say it
+        failed = self._writer(self.fd, data, len(data))
+        if not failed or self.fd == STDERR:
+            return  # written, or nowhere left to say it
         reason = "the file was removed" if failed == errno.ENOENT else os.strerror(failed)
         self._warn(f"pkcs11spy: writing the trace to {self.path} failed: {reason}; "
                    f"tracing continues on stderr")
@@ -107,10 +97,7 @@ class Sink:
         except OSError:
             pass
         self.fd = STDERR
-        lost = self._unchecked if failed == errno.ENOENT else []
-        for part in lost + [data]:
-            self._writer(STDERR, part, len(part), 0)
-        self._unchecked = []
+        self._writer(STDERR, data, len(data))
 
 
 def warn_stderr(message: str) -> None:

@@ -15,7 +15,6 @@ struct spy_call {
     long long start_ns;           /* CLOCK_MONOTONIC just before forwarding */
     long long end_ns;             /* CLOCK_MONOTONIC just after */
     long long pid;                /* the caller's process id, kept by C (renewed at fork) */
-    uintptr_t stack_top;          /* top of this thread's stack, or 0: see spy_live_stack_top */
 };
 
 /* What the wrapper does with a function (spy_traced[fn]). */

@@ -2,7 +2,11 @@
  * RTLD_LOCAL and drives it in one of several patterns.  Prints what it saw, one line
  * per fact, flushed, so a test still reads everything up to a crash.
  *
- *   host session MODULE PIN          a login session, "NAME rv" per call
+ *   host session MODULE PIN          a login session, "NAME rv" per call; with
+ *                                    HOST_UNLINK_BEFORE_LOGIN=PATH set, PATH is removed
+ *                                    just before C_Login
+ *   host guard MODULE                C_Login (before C_Initialize) with its PIN in a page
+ *                                    of this live stack frame made PROT_NONE
  *   host threads MODULE THREADS N    THREADS threads x N calls each, "thread TID N"
  *   host fork MODULE BUSY FORKS      a thread loops on BUSY (C_GetInfo | C_GetSlotInfo)
  *                                    while the main thread forks; children call C_GetInfo
@@ -14,9 +18,11 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,10 +132,34 @@ static int run_session(const char *pin)
     said("C_GetInfo", mod.GetInfo(&info));
     said("C_GetSlotList", mod.GetSlotList(1, slots, &count));
     said("C_OpenSession", mod.OpenSession(slots[0], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h));
+    if (getenv("HOST_UNLINK_BEFORE_LOGIN") != NULL && unlink(getenv("HOST_UNLINK_BEFORE_LOGIN")) == 0)
+        said("unlinked", 0);
     said("C_Login", mod.Login(h, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin)));
     said("C_Logout", mod.Logout(h));
     said("C_CloseSession", mod.CloseSession(h));
     said("C_Finalize", mod.Finalize(NULL));
+    return 0;
+}
+
+/* ---- guard ------------------------------------------------------------------------- */
+
+/* An argument in the caller's own live stack frame that cannot be read: the module,
+ * not initialised, answers without reading it; the spy must not fault either. */
+static int run_guard(void)
+{
+    unsigned char frame[65536];
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned char *locked = (unsigned char *)(((uintptr_t)frame + (uintptr_t)page - 1) & ~((uintptr_t)page - 1));
+    CK_RV rv;
+
+    memset(frame, 'x', sizeof(frame));
+    if (page <= 0 || page > 16384 || mprotect(locked, (size_t)page, PROT_NONE) != 0) {
+        perror("mprotect");
+        return 1;
+    }
+    rv = mod.Login(1, CKU_USER, (CK_UTF8CHAR_PTR)locked, 4);
+    mprotect(locked, (size_t)page, PROT_READ | PROT_WRITE);
+    said("C_Login", rv);
     return 0;
 }
 
@@ -325,6 +355,8 @@ int main(int argc, char **argv)
     load(&mod, argv[2]);
     if (strcmp(argv[1], "session") == 0 && argc == 4)
         return run_session(argv[3]);
+    if (strcmp(argv[1], "guard") == 0 && argc == 3)
+        return run_guard();
     if (strcmp(argv[1], "threads") == 0 && argc == 5)
         return run_threads(atoi(argv[3]), atol(argv[4]));
     if (strcmp(argv[1], "fork") == 0 && argc == 5)

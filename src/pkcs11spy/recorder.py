@@ -10,12 +10,16 @@ lines in the text layout, its object in JSON (``arg_fragment`` of the renderer).
   decoder reads (an info structure, a single CK_ULONG), or only the length of a secret
   that is hidden anyway (random data); for a mechanism without a parameter, the bytes of
   the CK_MECHANISM.
-* Every other argument (data buffers, templates, parameters) goes through the decoders
-  and the renderer on every call, as ``decode_inputs``/``decode_outputs`` would.
+* A buffer takes a short road in its usual case: data behind a fingerprint fills a
+  template the renderer made once per length; a shown output (a signature, a digest)
+  becomes a ``Bytes`` value without the decoders' walk.
+* Everything else (templates, parameters, unusual buffers: NULL, unreadable, over the
+  cap, size queries, errors) goes through the decoders and the renderer on every call,
+  as ``decode_inputs``/``decode_outputs`` would.
 
 A reused fragment is exactly what the decoders and the renderer made for the same facts,
-so a trace cannot differ from one rendered afresh; tests compare the two on real
-sessions.  The decoders' own context (``CallData``) is made only when a step needs it.
+so a trace cannot differ from one rendered afresh; tests/test_recorder.py compares the
+two, case by case.  The decoders' own context (``CallData``) is made only when a step needs it.
 """
 from __future__ import annotations
 

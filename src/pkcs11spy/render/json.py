@@ -16,6 +16,7 @@ import json
 import time
 from typing import Any, Callable, Dict, List, Optional
 
+from . import parts
 from ..model import (Arg, Attribute, BigInt, Bool, Bytes, Call, Const, Date, DecodeError,
                      DistinguishedName, EcPoint, Flags, InOut, Items, Mechanism, Null, Oid, Pointer,
                      Redacted, Scalar, Struct, Template, Text, Unavailable, Unreadable, Value,
@@ -46,7 +47,7 @@ _encode = _make_encoder()
 _last_second: tuple = (None, "")
 _last_milli: tuple = (None, "")
 _last_time: tuple = (None, "")
-_THREE_DIGITS = [f"{n:03d}" for n in range(1000)]
+_THREE_DIGITS = parts.THREE_DIGITS
 
 
 def iso_time(wall_ns: int) -> str:
@@ -313,14 +314,11 @@ def exit_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, resumed
 
 
 def render_enter(call: Call) -> str:
-    return enter_part(call.seq, call.function, call.pid, call.tid, call.wall_ns,
-                      [arg_fragment("[in]", a) for a in call.inputs], call.notes)
+    return parts.enter_from_model(call, enter_part, arg_fragment)
 
 
 def render_exit(call: Call) -> str:
-    return exit_part(call.seq, call.function, call.pid, call.tid, call.wall_ns, call.resumed,
-                     call.rv if call.rv is not None else 0, call.rv_name, call.duration_ns,
-                     [arg_fragment("[out]", a) for a in call.outputs], call.exit_notes)
+    return parts.exit_from_model(call, exit_part, arg_fragment)
 
 
 def render_stats(table: dict, pid: int, when: str, wall_ns: int) -> str:

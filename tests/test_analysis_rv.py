@@ -57,6 +57,14 @@ def test_unknown_and_vendor_defined(capsys):
     assert "vendor" not in out.split("12345: unknown code")[1]
 
 
+def test_control_characters_are_not_echoed(capsys):
+    """A pasted escape sequence is shown escaped, never sent to the terminal."""
+    assert main(["rv", "\x1b[31mred\x07"]) == 1
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b[31mred\\x07: unknown code" in out
+
+
 def test_ok_exits_zero_and_json(capsys):
     assert main(["rv", "--json", "0"]) == 0
     doc = json.loads(capsys.readouterr().out)

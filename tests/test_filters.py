@@ -56,6 +56,18 @@ def test_typo_gets_one_clear_line(pkcs11_tool, spy, token, tmp_path):
     assert names_in(trace) == ["C_Login"]
 
 
+def test_selecting_nothing_says_so():
+    warnings = []
+    m = filters.masks("garbage", False, warnings.append)
+    assert not any(m.values())
+    assert len(warnings) == 2 and "'garbage' matches no function" in warnings[0]
+    assert warnings[1] == ("pkcs11spy: PKCS11SPY_FUNCTIONS=garbage selects no function: no call will be "
+                           "traced (unset it to trace every call)")
+    warnings.clear()
+    filters.masks("C_Sign*,-C_Sign*", False, warnings.append)
+    assert len(warnings) == 1 and "selects no function" in warnings[0]
+
+
 def test_masks():
     warnings = []
     m = filters.masks("C_Sign*,-C_SignRecover*", False, warnings.append)

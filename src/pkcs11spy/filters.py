@@ -44,7 +44,11 @@ def select(spec: str, names: Iterable[str], warn: Callable[[str], None]) -> List
             warn(f"pkcs11spy: PKCS11SPY_FUNCTIONS: {pattern!r} matches no function; names look like "
                  f"C_Sign, C_GetAttributeValue, and globs like C_Sign* are allowed")
     chosen = [n for n in names if not includes or any(fnmatchcase(n, p) for p in includes)]
-    return [n for n in chosen if not any(fnmatchcase(n, p) for p in excludes)]
+    chosen = [n for n in chosen if not any(fnmatchcase(n, p) for p in excludes)]
+    if not chosen:
+        warn(f"pkcs11spy: PKCS11SPY_FUNCTIONS={spec.strip()} selects no function: no call will be "
+             f"traced (unset it to trace every call)")
+    return chosen
 
 
 def decodes_inout_on_entry(function: Function) -> bool:

@@ -20,11 +20,18 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def printable(text: str) -> str:
+    """The query as typed, with control characters escaped (a pasted escape sequence must
+    not drive the terminal)."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def render(answer: Answer) -> List[str]:
     lines = []
     several = len(answer.readings) > 1
+    shown = printable(answer.query)
     if several:
-        lines.append(f"{answer.query}: {len(answer.readings)} readings")
+        lines.append(f"{shown}: {len(answer.readings)} readings")
     for r in answer.readings:
         lines.append(f"{'[' + r.table + '] ' if several else ''}{r.name}  ({r.table}: {r.numeric_forms()})")
         lines.append(f"  meaning: {r.meaning}")
@@ -32,7 +39,7 @@ def render(answer: Answer) -> List[str]:
             lines.append(f"  causes:  {r.causes}")
         lines.append(f"  next:    {r.next_steps}")
     if not answer.known:
-        lines.append(f"{answer.query}: unknown code")
+        lines.append(f"{shown}: unknown code")
     lines.extend(f"  note: {n}" for n in answer.notes)
     return lines
 

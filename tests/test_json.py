@@ -148,3 +148,18 @@ def test_fast_envelope_matches_the_record(validator):
         assert line.endswith("\n") and "\n" not in line[:-1]
         assert json.loads(line) == json.loads(json_render.encode(record(call)))
         validator.validate(json.loads(line))
+
+
+def test_exit_reuses_only_its_own_entrys_envelope():
+    """An exit line takes the envelope its enter line made; a call of another trace with
+    the same id (a tool rendering several traces) must not get it."""
+    def call(pid: int, function: str) -> Call:
+        return Call(seq=7, function=function, pid=pid, tid=22, wall_ns=1_700_000_000_000_001_000,
+                    inputs=[], outputs=[], rv=0, rv_name="CKR_OK", duration_ns=1000)
+    first, other = call(11, "C_Login"), call(12, "C_Logout")
+    alone = json.loads(json_render.render_exit(first))
+    json_render.render_enter(first)
+    assert json.loads(json_render.render_exit(other)) == json.loads(json_render.encode(json_render.exit_record(other)))
+    assert json.loads(json_render.render_exit(first)) == alone
+    json_render.render_enter(first)
+    assert json.loads(json_render.render_exit(first)) == alone

@@ -41,24 +41,18 @@ _encode = _make_encoder()
 
 # ---- time ------------------------------------------------------------------------------
 
-# (second, millisecond or nanosecond time, its text), each replaced whole: another
-# thread reads either the old pair or the new one, never a mix.  An exit follows its
-# enter: same time.
+# (second or millisecond, its text), each replaced whole: another thread reads either
+# the old pair or the new one, never a mix.
 _last_second: tuple = (None, "")
 _last_milli: tuple = (None, "")
-_last_time: tuple = (None, "")
 _THREE_DIGITS = parts.THREE_DIGITS
 
 
 def iso_time(wall_ns: int) -> str:
     """ISO 8601 UTC with microseconds.  The text up to the milliseconds is made once
     per millisecond (the seconds once per second); calls come many per millisecond."""
-    global _last_second, _last_milli, _last_time
-    last = _last_time
-    if last[0] == wall_ns:
-        return last[1]
-    micro = wall_ns // 1000
-    milli = micro // 1000
+    global _last_second, _last_milli
+    milli = wall_ns // 1_000_000
     upto = _last_milli
     if upto[0] != milli:
         seconds = milli // 1000
@@ -66,9 +60,7 @@ def iso_time(wall_ns: int) -> str:
         if second[0] != seconds:
             second = _last_second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
         upto = _last_milli = (milli, f"{second[1]}.{_THREE_DIGITS[milli % 1000]}")
-    text = upto[1] + _THREE_DIGITS[micro % 1000] + "Z"
-    _last_time = (wall_ns, text)
-    return text
+    return f"{upto[1]}{_THREE_DIGITS[wall_ns // 1000 % 1000]}Z"
 
 
 # ---- values ----------------------------------------------------------------------------
@@ -285,7 +277,8 @@ def _quoted(name: str) -> str:
 _middles: Dict[tuple, str] = {}  # (pid, tid, function) -> their part of the envelope
 
 
-def _head(seq: int, event: str, function: str, pid: int, tid: int, wall_ns: int) -> str:
+def _rest(seq: int, function: str, pid: int, tid: int, wall_ns: int) -> str:
+    """The envelope after its "event": the same in a call's enter and exit lines."""
     key = (pid, tid, function)
     middle = _middles.get(key)
     if middle is None:
@@ -293,23 +286,37 @@ def _head(seq: int, event: str, function: str, pid: int, tid: int, wall_ns: int)
         if len(_middles) >= 4096:
             _middles.clear()
         _middles[key] = middle
-    return f'{{"v":{SCHEMA_VERSION},"event":"{event}","id":{seq}{middle}{iso_time(wall_ns)}"'
+    return f',"id":{seq}{middle}{iso_time(wall_ns)}"'
+
+
+# Envelopes made for enter lines, taken back by their exit lines (making one costs more
+# than the lookup).  Keyed by everything the envelope says, so a tool rendering calls of
+# several traces never gets another call's; an exit that never comes is forgotten when
+# the table is full.
+_rests: Dict[tuple, str] = {}
+_ENTER = f'{{"v":{SCHEMA_VERSION},"event":"enter"'
+_EXIT = f'{{"v":{SCHEMA_VERSION},"event":"exit"'
 
 
 def enter_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, fragments: List[str],
                notes: List[str]) -> str:
+    rest = _rest(seq, function, pid, tid, wall_ns)
+    if len(_rests) >= 4096:
+        _rests.clear()
+    _rests[(seq, pid, tid, wall_ns, function)] = rest
     tail = f',"notes":{_encode(notes)}}}\n' if notes else "}\n"
-    return f'{_head(seq, "enter", function, pid, tid, wall_ns)},"in":[{",".join(fragments)}]{tail}'
+    return f'{_ENTER}{rest},"in":[{",".join(fragments)}]{tail}'
 
 
 def exit_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, resumed: bool, rv: int,
               rv_name: str, duration_ns: Optional[int], fragments: List[str], notes: List[str]) -> str:
     # resumed: readers join by id, so the exit line is the same either way.
+    rest = _rests.pop((seq, pid, tid, wall_ns, function), None) or _rest(seq, function, pid, tid, wall_ns)
     # Microseconds with three decimals, by integer arithmetic (exact, and cheaper than
     # a float's repr); a JSON number all the same.
     duration = "null" if duration_ns is None else f"{duration_ns // 1000}.{_THREE_DIGITS[duration_ns % 1000]}"
     tail = f',"notes":{_encode(notes)}}}\n' if notes else "}\n"
-    return (f'{_head(seq, "exit", function, pid, tid, wall_ns)},"rv":{rv},"rv_name":{_quoted(rv_name)},'
+    return (f'{_EXIT}{rest},"rv":{rv},"rv_name":{_quoted(rv_name)},'
             f'"duration_us":{duration},"out":[{",".join(fragments)}]{tail}')
 
 

@@ -17,6 +17,16 @@ typedef CK_RV (*login_fn)(CK_ULONG, CK_ULONG, unsigned char *, CK_ULONG);
 typedef CK_RV (*random_fn)(CK_ULONG, unsigned char *, CK_ULONG);
 typedef CK_RV (*close_fn)(CK_ULONG);
 
+/* CK_C_INITIALIZE_ARGS: threads call the module at once, so the module must lock
+ * (C_Initialize(NULL) promises it they will not: SoftHSM2 then crashes or hangs now and
+ * then, with or without a spy). */
+typedef struct {
+    void *create_mutex, *destroy_mutex, *lock_mutex, *unlock_mutex;
+    CK_ULONG flags;
+    void *reserved;
+} init_args;
+
+#define CKF_OS_LOCKING_OK 2UL
 #define CKF_RW_SESSION 2UL
 #define CKF_SERIAL_SESSION 4UL
 #define CKU_USER 1UL
@@ -50,6 +60,7 @@ int main(int argc, char **argv)
 {
     void *h;
     CK_ULONG slots[8], count = 8, main_session = 0;
+    init_args args = {NULL, NULL, NULL, NULL, CKF_OS_LOCKING_OK, NULL};
     pthread_t tid[64];
     int n, i;
 
@@ -71,7 +82,7 @@ int main(int argc, char **argv)
     p_login = (login_fn)dlsym(h, "C_Login");
     p_random = (random_fn)dlsym(h, "C_GenerateRandom");
     p_close = (close_fn)dlsym(h, "C_CloseSession");
-    if (((init_fn)dlsym(h, "C_Initialize"))(NULL) != 0)
+    if (((init_fn)dlsym(h, "C_Initialize"))(&args) != 0)
         return 1;
     if (((slots_fn)dlsym(h, "C_GetSlotList"))(1, slots, &count) != 0 || count == 0)
         return 1;

@@ -1,45 +1,41 @@
-"""The PKCS#11 C types, for decoding: a pure-Python cffi parser of our headers.
+"""The PKCS#11 C types, for decoding: ``ffi`` knows every declaration of our headers
+(see _ck_headers.py).  Tests build C structures with this same ``ffi``.
 
-``ck_types.h`` (shared with the C shim) and every ``ck_params_*.h`` (structures only the
-decoders need: mechanism and message parameters) are read, in name order.  No
-compiler: cffi computes the layouts with the platform's rules, which are those the shim
-is compiled with.  Tests build C structures with this same ``ffi``.
+The install builds them into ``pkcs11spy._ck_types`` (setup.py, _build_types.py), which
+loads without parsing.  A source tree that was never built parses the headers here
+instead (45 ms more at start): same declarations, same layouts.
 """
 from __future__ import annotations
 
-import glob
 import os
+import sys
 
-import cffi
+try:
+    from ._ck_types import ffi
+    PREBUILT = True
+except ImportError:
+    import cffi
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+    from ._ck_headers import declarations
 
-
-def header_files() -> list:
-    return [os.path.join(HERE, "ck_types.h")] + sorted(glob.glob(os.path.join(HERE, "ck_params_*.h")))
-
-
-def _declarations(path: str) -> str:
-    with open(path, encoding="utf-8") as f:
-        return "\n".join(line for line in f if not line.lstrip().startswith("#"))
-
-
-ffi = cffi.FFI()
-for _path in header_files():
-    ffi.cdef(_declarations(_path))
+    ffi = cffi.FFI()
+    for _declarations in declarations():
+        ffi.cdef(_declarations)
+    PREBUILT = False
 
 
 def _renew_locks_in_child() -> None:
-    # cffi parses a type string the first time it is used (milliseconds each) under a
-    # lock of this ffi and a module lock of its parser.  A thread of the parent may hold
-    # them at fork: the child, which lacks that thread, would wait for ever (seen in
-    # tests: fork while another thread decodes its first C_GetInfo).  The child gets
-    # fresh locks.
-    from cffi import cparser
-    from cffi.lock import allocate_lock
+    # A parsing ffi parses a type string the first time it is used (milliseconds each)
+    # under a lock of its own and a module lock of cffi's parser.  A thread of the parent
+    # may hold them at fork: the child, which lacks that thread, would wait for ever
+    # (seen in tests: fork while another thread decodes its first C_GetInfo).  The child
+    # gets fresh locks.  (The prebuilt ffi parses type strings in C, without either.)
     if hasattr(ffi, "_lock"):
+        from cffi.lock import allocate_lock
         ffi._lock = allocate_lock()
+    cparser = sys.modules.get("cffi.cparser")
     if getattr(cparser, "lock", None) is not None:
+        from cffi.lock import allocate_lock
         cparser.lock = allocate_lock()
 
 

@@ -8,7 +8,8 @@ ours: text, JSON, with the operation's functions filtered out, and errors-only. 
 figure is the best of --repeat runs (the least disturbed by the machine).  Traces go to
 files in a temporary directory, as a user would set PKCS11SPY_OUTPUT.  The
 configurations of one operation run interleaved, round after round, so a busy machine
-disturbs all of them alike; the load average is printed before and after.
+disturbs all of them alike; the load average is printed before and after.  Last, the
+start-up cost: a whole process that makes one call, with and without each spy.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from typing import Dict, List, Optional, Tuple
 
 from pkcs11spy.cli import shim_path  # the installed spy: run with the venv's python
@@ -79,12 +81,49 @@ def one(driver: str, module: str, op: str, n: int, env: Dict[str, str], trace: O
     return float(fields[2]) / 1000.0, float(fields[4]) / 1000.0  # wall, CPU: us per iteration
 
 
+def start_up(driver: str, module: str, env: Dict[str, str]) -> Tuple[float, float]:
+    """Milliseconds of a whole driver process making one call (exec, dlopen, C_Initialize,
+    login, the call, C_Finalize): wall clock, and the child's CPU time.  What loading a
+    spy adds here, every process pays once."""
+    start = time.perf_counter()
+    child = subprocess.Popen([driver, module, "session_info", "1"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"{module}: start-up run exited with {child.returncode}")
+    return wall * 1000.0, (usage.ru_utime + usage.ru_stime) * 1000.0
+
+
+def start_up_table(rows: Dict[str, Tuple[float, float]], repeat: int, markdown: bool) -> str:
+    title = f"Start-up: a process making one call (ms, best of {repeat}; + = over direct)"
+    head = ["", *rows]
+    direct = rows["direct"]
+    body = []
+    for i, label in enumerate(("wall clock", "CPU")):
+        body.append([label] + [f"{v[i]:.1f}" if name == "direct" else f"{v[i]:.1f} ({v[i] - direct[i]:+.1f})"
+                               for name, v in rows.items()])
+    return format_table(title, head, body, markdown)
+
+
 def loadavg() -> str:
     try:
         with open("/proc/loadavg", encoding="ascii") as f:
             return " ".join(f.read().split()[:3])
     except OSError:
         return "?"
+
+
+def format_table(title: str, head: List[str], body: List[List[str]], markdown: bool) -> str:
+    """Markdown (for the README), or aligned columns for a terminal."""
+    if markdown:
+        lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r) + " |" for r in body]
+        return "\n".join(lines) + "\n"
+    widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
+    fmt = lambda r: "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))  # noqa: E731
+    return "\n".join([title, fmt(head), "-" * len(fmt(head))] + [fmt(r) for r in body]) + "\n"
 
 
 COLUMNS = ["direct", "OpenSC spy", "ours text", "ours json", "ours filtered out", "ours errors-only"]
@@ -99,18 +138,12 @@ def table(title: str, rows: List[Tuple[str, Dict[str, float]]], markdown: bool) 
         direct = f["direct"]
         cells = [label, f"{direct:.2f}"]
         for c in COLUMNS[1:]:
-            cells.append(f"{f[c]:.2f} (+{f[c] - direct:.2f})" if c in f else "-")
+            cells.append(f"{f[c]:.2f} ({f[c] - direct:+.2f})" if c in f else "-")
         base = f["OpenSC spy"] - direct if "OpenSC spy" in f else 0.0
         for c in ("ours text", "ours json"):
             cells.append(f"{(f[c] - direct) / base:.1f}x" if base > 0 else "-")
         body.append(cells)
-    if markdown:
-        lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(r) + " |" for r in body]
-        return "\n".join(lines) + "\n"
-    widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
-    fmt = lambda r: "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))  # noqa: E731
-    return "\n".join([title, fmt(head), "-" * len(fmt(head))] + [fmt(r) for r in body]) + "\n"
+    return format_table(title, head, body, markdown)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -151,10 +184,22 @@ def main(argv: Optional[List[str]] = None) -> None:
                 cpu[name] = min(cpu.get(name, c), c)
         wall_rows.append((f"{label} x{n}", wall))
         cpu_rows.append((f"{label} x{n}", cpu))
+    starts: Dict[str, Tuple[float, float]] = {}
+    start_configs = {"direct": (token.module, base)}
+    if opensc:
+        start_configs["OpenSC spy"] = (opensc, spy_env)
+    start_configs["ours text"] = (ours, dict(spy_env, PKCS11SPY_FORMAT="text"))
+    start_configs["ours json"] = (ours, dict(spy_env, PKCS11SPY_FORMAT="json"))
+    for _ in range(args.repeat * 3):  # short runs: more rounds
+        for name, (module, env) in start_configs.items():
+            w, c = start_up(driver, module, env)
+            best = starts.get(name, (w, c))
+            starts[name] = (min(best[0], w), min(best[1], c))
     print(f"load average after: {loadavg()}\n")
     print(table(f"CPU time per iteration (us, process user+system, best of {args.repeat} interleaved rounds; "
                 f"+ = overhead over direct)", cpu_rows, args.markdown))
     print(table(f"Wall-clock time per iteration (us, best of {args.repeat})", wall_rows, args.markdown))
+    print(start_up_table(starts, args.repeat * 3, args.markdown))
     shutil.rmtree(work, ignore_errors=True)
 
 

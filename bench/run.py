@@ -36,7 +36,7 @@ OPERATIONS = {
     "session_info": ("C_GetSessionInfo", 20000, "C_GetSessionInfo"),
     "random32": ("C_GenerateRandom(32)", 20000, "C_GenerateRandom"),
     "digest": ("C_DigestInit+C_Digest", 10000, "C_Digest*"),
-    "sign_rsa": ("RSA-2048 C_SignInit+C_Sign", 300, "C_Sign*"),
+    "sign_rsa": ("RSA-2048 C_SignInit+C_Sign", 1000, "C_Sign*"),
 }
 
 

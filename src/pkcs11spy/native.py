@@ -30,13 +30,12 @@ def _renew_locks_in_child() -> None:
     # may hold them at fork: the child, which lacks that thread, would wait for ever
     # (seen in tests: fork while another thread decodes its first C_GetInfo).  The child
     # gets fresh locks.  (The prebuilt ffi parses type strings in C, without either.)
-    if hasattr(ffi, "_lock"):
+    holders = [(ffi, "_lock"), (sys.modules.get("cffi.cparser"), "lock")]
+    stale = [(holder, name) for holder, name in holders if getattr(holder, name, None) is not None]
+    if stale:
         from cffi.lock import allocate_lock
-        ffi._lock = allocate_lock()
-    cparser = sys.modules.get("cffi.cparser")
-    if getattr(cparser, "lock", None) is not None:
-        from cffi.lock import allocate_lock
-        cparser.lock = allocate_lock()
+        for holder, name in stale:
+            setattr(holder, name, allocate_lock())
 
 
 os.register_at_fork(after_in_child=_renew_locks_in_child)

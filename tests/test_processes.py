@@ -117,3 +117,47 @@ def test_fork_in_a_python_host(spy, token, tmp_path):
         # get_slots(): C_GetSlotList (size, then list), C_GetSlotInfo per slot.
         assert {rec.function for rec in mine} == {"C_GetSlotList", "C_GetSlotInfo"}, pid
         assert all(rec.rv == 0 for rec in mine)
+
+
+
+def test_fork_in_errors_only_mode_while_a_thread_decodes_its_first_error(spy, token, tmp_path):
+    """Before the call path stopped importing, 63 of 300 such children hung (0 of 300
+    after); 40 runs catch that with near certainty."""
+    hung = 0
+    for _ in range(40):
+        r = run([sys.executable, os.path.join(HERE, "clients", "fork_errors_only.py"), spy],
+                spy_env(token, tmp_path / "trace.txt", PKCS11SPY_ERRORS_ONLY="1"), timeout=60)
+        assert r.returncode == 0 and r.stdout.split() in (["hung", "0"], ["hung", "1"]), (r.stdout, r.stderr)
+        hung += r.stdout.split() == ["hung", "1"]
+    assert hung == 0
+    slots = [rec for rec in parse(read(tmp_path / "trace.txt"))]
+    assert slots and all((rec.function, rec.rv_name) == ("C_GetSlotInfo", "CKR_SLOT_ID_INVALID") for rec in slots)
+
+# Run in a fresh interpreter: import what the shim's init imports, then decode and render
+# what has a first-time cost (every constant table; every DER string type; a label with
+# characters that must be escaped).  Print the modules that appeared meanwhile.
+FIRST_TIME_WORK = r"""
+import sys
+from pkcs11spy import _runtime
+before = set(sys.modules)
+from pkcs11spy.catalog.families import FAMILIES
+from pkcs11spy.decode import der
+from pkcs11spy.render import text
+for family in FAMILIES.values():
+    family.find(0)
+for tag in der.STRING_TAGS:
+    der.string(tag, bytes(8))
+text.quote("\x07\u0085\u2028\U000E0001")
+print(" ".join(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_tracing_imports_nothing_after_start():
+    """An import on the call path can hang a forked child: the parent thread that held
+    that module's import lock at fork does not exist there (seen: a child of a threaded
+    host in errors-only mode, waiting for ever to load the ascii codec).  So after start
+    no call's decoding or rendering may import anything."""
+    r = run([sys.executable, "-c", FIRST_TIME_WORK], dict(os.environ), timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == []
+

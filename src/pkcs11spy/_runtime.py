@@ -12,6 +12,12 @@ the call's number and name, marked ``<resumed>``, so a reader can pair them.  Af
 fork, parent and child may write the same file (no ``%p``) and cannot see each other's
 records: then every exit part carries its header.
 
+Fork: a host may fork while its other threads are inside our Python code; in the child
+those threads do not exist, and any lock they held stays held.  So every lock of ours is
+renewed in the child (see _locked), none is taken elsewhere on the call path, and nothing
+on the call path imports a module (an import takes that module's lock): what has a
+first-time cost (codecs, C types) is done at start.  tests/test_processes.py checks it.
+
 Errors-only mode (PKCS11SPY_ERRORS_ONLY) writes a call's entry and exit together, after
 it returned an error; a call that crashes inside the module is then not written.
 """

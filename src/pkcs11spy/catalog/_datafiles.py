@@ -53,8 +53,10 @@ def read_rows(key: str, tier: str) -> List[Row]:
     """Rows of one family in one tier; an absent file is an empty table."""
     name = _file_name(key, tier)
     try:
-        with open(os.path.join(DATA_DIR, name), encoding="ascii") as f:
-            text = f.read()
+        # Bytes, decoded by bytes.decode's built-in ascii: open(encoding=...) would import
+        # a codec module on the first call that needs this table (see _runtime's fork notes).
+        with open(os.path.join(DATA_DIR, name), "rb") as f:
+            text = f.read().decode("ascii")
     except FileNotFoundError:
         return []
     return list(parse(text, name))

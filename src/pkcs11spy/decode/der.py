@@ -7,6 +7,7 @@ the bytes with the reason.
 """
 from __future__ import annotations
 
+import codecs
 from typing import List, Optional, Tuple
 
 from ..catalog import oids
@@ -20,6 +21,11 @@ SEQUENCE, SET = 0x30, 0x31
 STRING_TAGS = {UTF8_STRING: "utf-8", PRINTABLE_STRING: "ascii", IA5_STRING: "ascii",
                T61_STRING: "latin-1", BMP_STRING: "utf-16-be", UNIVERSAL_STRING: "utf-32-be"}
 MAX_DEPTH = 16
+
+# Looked up now, once: the first lookup of a codec imports its module, and nothing on the
+# call path may import (see _runtime's notes on fork).  Later lookups hit Python's cache.
+for _encoding in set(STRING_TAGS.values()):
+    codecs.lookup(_encoding)
 
 
 class DerError(ValueError):

@@ -10,7 +10,6 @@ asked for) and the tag or MAC of an encryption; they are shown again on exit.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -39,17 +38,16 @@ OPERATION_OF_CALL: Dict[str, str] = {
 class MessageSessions:
     """The mechanism of each session's current message operation, by operation kind."""
 
+    # No lock: one dict store or get is atomic under the GIL, and a lock held by another
+    # thread at fork would stay held for ever in the child.
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._mechanisms: Dict[Tuple[int, str], int] = {}
 
     def started(self, session: int, operation: str, mechanism: int) -> None:
-        with self._lock:
-            self._mechanisms[(session, operation)] = mechanism
+        self._mechanisms[(session, operation)] = mechanism
 
     def mechanism(self, session: int, operation: str) -> Optional[int]:
-        with self._lock:
-            return self._mechanisms.get((session, operation))
+        return self._mechanisms.get((session, operation))
 
 
 SESSIONS = MessageSessions()

@@ -207,6 +207,14 @@ def ec_point(v: EcPoint) -> str:
     return f"{v.form} point, {len(v.data)} bytes{wrapped}: {v.data.hex().upper()}"
 
 
+def _escape(code: int) -> str:
+    # Python's own escapes, written out: the unicode_escape codec is a module import the
+    # first time, and nothing on the call path may import (see _runtime's fork notes).
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def quote(s: str) -> str:
     """Quoted, with what is not printable escaped, so padding and garbage show."""
     out = []
@@ -216,7 +224,7 @@ def quote(s: str) -> str:
         elif ch.isprintable():
             out.append(ch)
         else:
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else ch.encode("unicode_escape").decode())
+            out.append(_escape(ord(ch)))
     return "'" + "".join(out) + "'"
 
 

@@ -161,3 +161,27 @@ def test_tracing_imports_nothing_after_start():
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == []
 
+
+def test_a_module_that_forks_inside_a_call(c_host, crashmod, spy, tmp_path):
+    """The call returns in two processes: each process's file shows the call's end with
+    its own pid (in the child's file as a <resumed> part: its start is in the parent's),
+    and the child's file then goes on with the child's calls."""
+    env = {"PKCS11SPY": crashmod, "PKCS11SPY_OUTPUT": str(tmp_path / "trace-%p.txt"),
+           "CRASHMOD_IN": "C_GetInfo", "CRASHMOD_DO": "fork"}
+    r = run([c_host, "session", spy, "1234"], env)
+    assert r.returncode == 0, r.stderr
+    texts = {int(name[len("trace-"):-len(".txt")]): read(tmp_path / name) for name in os.listdir(tmp_path)}
+    assert len(texts) == 2
+    session = ["C_GetSlotList", "C_OpenSession", "C_Login", "C_Logout", "C_CloseSession", "C_Finalize"]
+    parent = next(pid for pid, text in texts.items() if "\n0: C_Initialize\n" in text)
+    child = next(pid for pid in texts if pid != parent)
+    parents = parse(texts[parent])
+    assert [(rec.pid, rec.function) for rec in parents] == [(parent, f) for f in ["C_Initialize", "C_GetInfo"] + session]
+
+    banner, resumed = texts[child].split("\n\n", 1)
+    assert banner.startswith("*************** pkcs11spy ")
+    first, rest = resumed.split("\n\n", 1)
+    assert first.startswith(f"1: C_GetInfo <resumed>\nP:{child}; ")
+    assert "\n[out] pInfo: \n" in first and "libraryDescription: 'crashmod " in first
+    assert first.split("\n")[-1].startswith("Returned:  0 CKR_OK (")
+    assert [(rec.pid, rec.function) for rec in parse(rest)] == [(child, f) for f in session]

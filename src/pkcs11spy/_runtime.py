@@ -142,6 +142,9 @@ class Tracer:
         self._pid = self._current_pid
         if self.sink.reopen_if_forked():
             self.banner()  # a forked child's own file (%p) starts with a banner
+            # Its first exit part may end a call the parent entered (a module that forked
+            # inside the call): that part needs its header, the entry is in another file.
+            self._last_written = -1
         elif not self.sink.per_process():
             self._file_shared = True
 

@@ -822,6 +822,7 @@ static void spy_call_leave(struct spy_call *call, CK_RV rv)
     unsigned char wants = spy_traced[call->fn];
     call->end_ns = spy_now(CLOCK_MONOTONIC);
     call->rv = rv;
+    call->pid = spy_pid; /* a module that forked inside the call returns in two processes */
     saved = errno;
     if (spy_stats_on)
         spy_stats_add(call->fn, rv, call->end_ns - call->start_ns);

@@ -4,7 +4,9 @@
  * It implements a few functions (the rest of its list is NULL, which the spy answers
  * with CKR_FUNCTION_NOT_SUPPORTED).  The environment chooses the misbehaviour:
  *   CRASHMOD_IN=C_Login          the function that misbehaves
- *   CRASHMOD_DO=segv|abort|hang|sleep:MS
+ *   CRASHMOD_DO=segv|abort|hang|sleep:MS|fork
+ * (fork: the call forks and returns CKR_OK in both processes, as a module that starts a
+ * helper process in the middle of a call would.)
  * Every other call returns CKR_OK with plausible outputs.
  *
  * Built by the tests: cc -shared -fPIC -I src/pkcs11spy -o crashmod.so crashmod.c
@@ -60,6 +62,8 @@ static void misbehave_if_chosen(const char *function)
         long ms = atol(what + 6);
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
+    } else if (strcmp(what, "fork") == 0) {
+        (void)fork();
     }
 }
 

@@ -30,6 +30,9 @@ class Memory:
 
     def forget(self) -> None:
         """After a fork (the tracer also calls this for forks Python did not see)."""
+        # A fresh lock too: a thread of the parent may have been opening the descriptor
+        # at fork; that thread does not exist here, and its lock would stay held for ever.
+        self._lock = threading.Lock()
         self._pid = -2  # a fresh descriptor on the next read, in the child
 
     def _descriptor(self) -> int:

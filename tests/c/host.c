@@ -245,6 +245,10 @@ static int run_fork(const char *function, int forks)
 {
     pthread_t t;
     int i, hung = 0;
+    /* HOST_FORK_PAUSE_MS: the pause before each fork (37 ms lets the busy thread get
+     * well inside its calls; 0 makes many forks quickly, for races on short locks). */
+    const char *pause_env = getenv("HOST_FORK_PAUSE_MS");
+    int pause = pause_env != NULL ? atoi(pause_env) : 37;
 
     said("C_Initialize", init_threaded());
     first_slot = find_slot();
@@ -253,7 +257,8 @@ static int run_fork(const char *function, int forks)
     for (i = 0; i < forks; i++) {
         pid_t pid;
         int status = 0, waited = 0;
-        sleep_ms(37);
+        if (pause > 0)
+            sleep_ms(pause);
         pid = fork();
         if (pid == 0) {
             CK_INFO info;
@@ -264,7 +269,7 @@ static int run_fork(const char *function, int forks)
         }
         /* A hung child is killed after 10 s and reported. */
         while (waitpid(pid, &status, WNOHANG) == 0) {
-            if (++waited > 1000) {
+            if (++waited > 10000) {
                 kill(pid, SIGKILL);
                 waitpid(pid, &status, 0);
                 printf("hung %d\n", (int)pid);
@@ -272,7 +277,7 @@ static int run_fork(const char *function, int forks)
                 hung++;
                 break;
             }
-            sleep_ms(10);
+            sleep_ms(1);
         }
     }
     busy_stop = 1;

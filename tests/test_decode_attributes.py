@@ -207,3 +207,36 @@ def test_value_running_into_unmapped_memory():
         assert isinstance(t.attributes[0].value, Unreadable)
     finally:
         libc.munmap(base, page)
+
+
+def _der(tag: int, contents: bytes) -> bytes:
+    n = len(contents)
+    length = bytes([n]) if n < 0x80 else bytes([0x82, n >> 8, n & 0xFF])
+    return bytes([tag]) + length + contents
+
+
+def _certificate_with_times(not_before: bytes, not_after: bytes) -> bytes:
+    """A certificate's bare structure (what der.certificate reads), times as given."""
+    validity = _der(0x30, not_before + not_after)
+    tbs = _der(0x30, _der(0x02, b"\x01") + _der(0x30, b"") + NAME + validity + NAME + _der(0x30, b""))
+    return _der(0x30, tbs + _der(0x30, b"") + _der(0x03, b"\x00"))
+
+
+FORGED = b"20240101000000Z\n\n99: C_Login\nP:1; T:0x1 2026-01-01 00:00:00.000\n[in] pPin = 'hunter2'"
+
+
+def test_times_and_dates_that_could_pass_for_trace_lines_are_refused():
+    """Found by review: a certificate's time and a CK_DATE were printed as they came (a
+    time with control characters, a date int() accepted with spaces or newlines), so an
+    object's bytes could forge a whole record in a text trace."""
+    ok = _certificate_with_times(_der(0x17, b"240101000000Z"), _der(0x18, b"20341231235959Z"))
+    values, t = decoded(("CKA_CLASS", ulong(const("CKO_CERTIFICATE"))), ("CKA_VALUE", ok))
+    assert [f.value for f in values["CKA_VALUE"].fields if f.name.startswith("not")] == [
+        Date("2024-01-01T00:00:00Z"), Date("2034-12-31T23:59:59Z")]
+    forged = _certificate_with_times(_der(0x17, b"240101000000Z"), _der(0x18, FORGED))
+    values, t = decoded(("CKA_CLASS", ulong(const("CKO_CERTIFICATE"))), ("CKA_VALUE", forged))
+    assert isinstance(values["CKA_VALUE"], Bytes) and "not a valid time" in values["CKA_VALUE"].note
+    assert not any(line.lstrip().startswith(("99:", "[in] pPin")) for line in rendered(t))
+    for date in (b"2024\n1\n1", b"2024 1 1", b"+024+1+1", b"2024-1-1"):
+        values, _ = decoded(("CKA_START_DATE", date))
+        assert values["CKA_START_DATE"].note == "not a valid CK_DATE", date

@@ -98,6 +98,8 @@ def _date(data: bytes, ctx, depth, scope) -> Value:
         return Text("", fixed=False)
     if len(data) != 8:
         return _mismatch(data, "a CK_DATE is 8 bytes")
+    if not data.isdigit():  # ASCII digits only: int() would take spaces, signs, newlines
+        return _mismatch(data, "not a valid CK_DATE")
     try:
         datetime.date(int(data[0:4]), int(data[4:6]), int(data[6:8]))
         return Date(f"{data[0:4].decode()}-{data[4:6].decode()}-{data[6:8].decode()}")

@@ -8,6 +8,7 @@ the bytes with the reason.
 from __future__ import annotations
 
 import codecs
+import re
 from typing import List, Optional, Tuple
 
 from ..catalog import oids
@@ -243,13 +244,22 @@ def certificate(data: bytes) -> Struct:
     return Struct("X.509 certificate", fields)
 
 
+# What X.509 allows (RFC 5280 4.1.2.5, with the zone forms of X.680): digits, then a zone.
+# Anything else in a time is refused, not shown: a certificate is the application's (or an
+# attacker's) bytes, and a time is printed without quotes.
+_UTC_TIME = re.compile(rb"[0-9]{10}(?:[0-9]{2})?(?:Z|[+-][0-9]{4})")
+_GENERALIZED_TIME = re.compile(rb"[0-9]{10}(?:[0-9]{2}(?:[0-9]{2}(?:[.,][0-9]+)?)?)?(?:Z|[+-][0-9]{4})?")
+
+
 def _time(tag: int, contents: bytes) -> str:
-    text = contents.decode("ascii", "backslashreplace")
-    if tag == UTC_TIME and len(text) >= 12:
+    if tag == UTC_TIME and _UTC_TIME.fullmatch(contents):
+        text = contents.decode("ascii")
         year = int(text[:2])
         text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
-    elif tag != GENERALIZED_TIME:
-        raise DerError("not a time")
+    elif tag == GENERALIZED_TIME and _GENERALIZED_TIME.fullmatch(contents):
+        text = contents.decode("ascii")
+    else:
+        raise DerError("not a valid time")
     if len(text) >= 14:
         return f"{text[0:4]}-{text[4:6]}-{text[6:8]}T{text[8:10]}:{text[10:12]}:{text[12:14]}{text[14:]}"
     return text

@@ -162,7 +162,7 @@ INLINE: Dict[type, Callable[[Any], str]] = {
     InOut: lambda v: f"{inline(v.before)} => {inline(v.after)}",
     Bytes: _inline_bytes,
     BigInt: lambda v: big_int(v),
-    Date: lambda v: v.value,
+    Date: lambda v: escape(v.value),  # decoders check dates; escaped all the same
     Oid: lambda v: oid(v),
     DistinguishedName: lambda v: distinguished_name(v),
     EcPoint: lambda v: ec_point(v),
@@ -215,8 +215,11 @@ def _escape(code: int) -> str:
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
-def quote(s: str) -> str:
-    """Quoted, with what is not printable escaped, so padding and garbage show."""
+def escape(s: str) -> str:
+    """What is not printable escaped (and quotes and backslashes), so that no value can
+    start a line of its own or pass for another record."""
+    if s.isprintable() and "'" not in s and "\\" not in s:
+        return s
     out = []
     for ch in s:
         if ch == "'" or ch == "\\":
@@ -225,7 +228,12 @@ def quote(s: str) -> str:
             out.append(ch)
         else:
             out.append(_escape(ord(ch)))
-    return "'" + "".join(out) + "'"
+    return "".join(out)
+
+
+def quote(s: str) -> str:
+    """Quoted, with what is not printable escaped, so padding and garbage show."""
+    return "'" + escape(s) + "'"
 
 
 _SHOWN = bytes(b if 0x20 <= b <= 0x7E else 0x2E for b in range(256))  # printable ASCII, else "."

@@ -231,3 +231,22 @@ def test_a_child_forked_while_the_memory_lock_was_held_does_not_wait_for_it():
     r = run([sys.executable, "-W", "ignore", "-c", LOCK_HELD_AT_FORK], dict(os.environ), timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["exit", "0"]
+
+
+def test_a_module_that_forks_inside_a_call_of_a_python_host_sharing_one_file(crashmod, spy, tmp_path):
+    """Found by review: no Python fork hook runs when a module forks, so the parent did not
+    know its file was now shared and wrote exit parts without their header, which joined
+    the child's records.  Every part now carries its header once C has counted a fork."""
+    trace = tmp_path / "trace.txt"
+    env = {"PKCS11SPY": crashmod, "PKCS11SPY_OUTPUT": str(trace), "CRASHMOD_IN": "C_GetInfo",
+           "CRASHMOD_DO": "fork", "PATH": os.environ["PATH"]}
+    r = run([sys.executable, os.path.join(HERE, "clients", "module_fork.py"), spy, "3000"], env)
+    assert r.returncode == 0 and r.stdout.split() == ["calls", "failed", "0", "0"], (r.stdout, r.stderr)
+    blocks = [b.split("\n") for b in read(trace).split("\n\n") if b and not b.startswith("*****")]
+    assert len(blocks) > 2 * 3000
+    for block in blocks:
+        function = block[0].split()[1]
+        returned = [line for line in block if line.startswith("Returned:")]
+        assert len(returned) <= 1, block
+        if function == "C_GetSlotList":
+            assert not any("libraryDescription" in line for line in block), block  # C_GetInfo's

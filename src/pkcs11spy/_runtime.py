@@ -46,19 +46,19 @@ get_ident = threading.get_ident
 RENDERERS = {"text": text, "json": json_render}
 
 # struct spy_call (spy_shared.h) as the struct module reads it, native alignment:
-# fn, entered, args[MAX_ARGS], key, rv, wall_ns, start_ns, end_ns, pid.
+# fn, entered, args[MAX_ARGS], key, rv, wall_ns, start_ns, end_ns, pid, forks.
 KEY = 2 + MAX_ARGS
-RV, WALL_NS, START_NS, END_NS, PID = KEY + 1, KEY + 2, KEY + 3, KEY + 4, KEY + 5
+RV, WALL_NS, START_NS, END_NS, PID, FORKS = KEY + 1, KEY + 2, KEY + 3, KEY + 4, KEY + 5, KEY + 6
 
 
 def call_layout(ffi) -> struct.Struct:
     """The unpacker of struct spy_call, checked against cffi's view of the layout (a
     mismatch stops tracing at start, with a message, rather than mis-read calls)."""
-    layout = struct.Struct(f"@ii{MAX_ARGS}PPLqqqq")
+    layout = struct.Struct(f"@ii{MAX_ARGS}PPLqqqqq")
     fields = [("fn", "@"), ("entered", "@i"), ("args", "@ii"), ("key", f"@ii{MAX_ARGS}P"),
               ("rv", f"@ii{MAX_ARGS}PP"), ("wall_ns", f"@ii{MAX_ARGS}PPL"),
               ("start_ns", f"@ii{MAX_ARGS}PPLq"), ("end_ns", f"@ii{MAX_ARGS}PPLqq"),
-              ("pid", f"@ii{MAX_ARGS}PPLqqq")]
+              ("pid", f"@ii{MAX_ARGS}PPLqqq"), ("forks", f"@ii{MAX_ARGS}PPLqqqq")]
     for name, before in fields:
         if ffi.offsetof("struct spy_call", name) != struct.calcsize(before):
             raise RuntimeError(f"struct spy_call: field {name} is not where the tracer reads it")
@@ -95,6 +95,7 @@ class Tracer:
         # The pid whose file we write; differs from getpid() first thing in a forked child.
         self._pid = os.getpid()
         self._file_shared = False  # with another process (after fork): always resume
+        self._forks = 0  # forks C had counted at the last record part (struct spy_call)
         self.policy = redact.Policy(settings.show_secrets)
         self.recorder = Recorder(self.render, self.policy, settings.max_dump, settings.show_secrets)
         self._unpack = None  # set by bind(): the shim's struct spy_call, read in one go
@@ -134,9 +135,15 @@ class Tracer:
             self._file_shared = True
         self._lock.release()
 
-    def _check_fork(self) -> None:
+    def _check_fork(self, forks: int = -1) -> None:
         """Under the lock, first thing: in a forked child (also one forked without
-        Python's hooks), move to its own file or note that the file is shared."""
+        Python's hooks), move to its own file or note that the file is shared; in a
+        parent that forked (forks: C's count, when the caller has it), note it too."""
+        if forks >= 0 and forks != self._forks:
+            # No Python hook told us when a module forked inside a call of a Python host.
+            self._forks = forks
+            if not self.sink.per_process():
+                self._file_shared = True
         if self._current_pid == self._pid:
             return
         self._pid = self._current_pid
@@ -174,9 +181,9 @@ class Tracer:
             self._pending[raw_call[KEY]] = (entry, -1)  # written at exit, if the call fails
             return
         with self._lock:
-            if pid != self._pid:
+            if pid != self._pid or raw_call[FORKS] != self._forks:
                 self._current_pid = pid
-                self._check_fork()
+                self._check_fork(raw_call[FORKS])
             seq = self._next_seq
             self._next_seq = seq + 1
             self.sink.write(self.render.enter_part(seq, plan.function.name, pid, tid, wall_ns, fragments, notes))
@@ -207,9 +214,9 @@ class Tracer:
         duration_ns = raw_call[END_NS] - raw_call[START_NS]
         render = self.render
         with self._lock:
-            if pid != self._pid:
+            if pid != self._pid or raw_call[FORKS] != self._forks:
                 self._current_pid = pid
-                self._check_fork()
+                self._check_fork(raw_call[FORKS])
             if self.errors_only:
                 seq = self._next_seq
                 self._next_seq = seq + 1

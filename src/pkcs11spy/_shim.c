@@ -768,10 +768,20 @@ static void spy_pid_after_fork(void)
     spy_pid = getpid();
 }
 
+/* Forks, counted in the forking process: after one, parent and child may write the same
+ * trace file, and the parent must learn it even when no Python fork hook runs (a module
+ * that forks inside a call, in a Python host). */
+static volatile long long spy_forks;
+
+static void spy_count_fork(void)
+{
+    spy_forks++;
+}
+
 static void spy_init(void)
 {
     spy_pid = getpid();
-    pthread_atfork(NULL, NULL, spy_pid_after_fork);
+    pthread_atfork(spy_count_fork, NULL, spy_pid_after_fork);
     pthread_atfork(spy_stats_before_fork, spy_stats_after_fork, spy_stats_after_fork);
     spy_load_module();
     if (spy_ready_rv != CKR_OK) {
@@ -815,6 +825,7 @@ static void spy_call_start(struct spy_call *call, int fn)
     call->fn = fn;
     call->key = (uintptr_t)call;
     call->pid = spy_pid;
+    call->forks = spy_forks;
 }
 
 static void spy_call_enter(struct spy_call *call)
@@ -837,6 +848,7 @@ static void spy_call_leave(struct spy_call *call, CK_RV rv)
     call->end_ns = spy_now(CLOCK_MONOTONIC);
     call->rv = rv;
     call->pid = spy_pid; /* a module that forked inside the call returns in two processes */
+    call->forks = spy_forks;
     saved = errno;
     if (spy_stats_on)
         spy_stats_add(call->fn, rv, call->end_ns - call->start_ns);

@@ -15,6 +15,7 @@ struct spy_call {
     long long start_ns;           /* CLOCK_MONOTONIC just before forwarding */
     long long end_ns;             /* CLOCK_MONOTONIC just after */
     long long pid;                /* the caller's process id, kept by C (renewed at fork) */
+    long long forks;              /* forks this process made so far, as C saw them */
 };
 
 /* What the wrapper does with a function (spy_traced[fn]). */

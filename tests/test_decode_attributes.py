@@ -14,6 +14,7 @@ from pkcs11spy.model import (Arg, BigInt, Bool, Bytes, Date, DistinguishedName, 
                              Scalar, Struct, Template, Text, Unavailable, Unreadable)
 from pkcs11spy.native import ffi
 from pkcs11spy.render.text import render_arg
+from pkcs11spy.render import json as json_render
 
 CTX = attributes.Context(4096, show_secrets=False)
 NAME = bytes.fromhex("303c310b300906035504061302465231143012060355040a0c0b4578616d706c65204f7267"
@@ -240,3 +241,22 @@ def test_times_and_dates_that_could_pass_for_trace_lines_are_refused():
     for date in (b"2024\n1\n1", b"2024 1 1", b"+024+1+1", b"2024-1-1"):
         values, _ = decoded(("CKA_START_DATE", date))
         assert values["CKA_START_DATE"].note == "not a valid CK_DATE", date
+
+
+def test_text_that_is_not_valid_in_its_encoding_says_so_and_shows_its_bytes():
+    """Found by review: the byte 0xFF and the four characters \\xff both showed as \\\\xff."""
+    values, t = decoded(("CKA_LABEL", b"a\xffb"), ("CKA_APPLICATION", b"a\\xffb"))
+    assert values["CKA_LABEL"] == Text("a\\xffb", raw=b"a\xffb")
+    assert values["CKA_APPLICATION"] == Text("a\\xffb")
+    lines = rendered(t)
+    assert "    CKA_LABEL             'a\\\\xffb' (not valid text; bytes 61FF62)" in lines
+    assert "    CKA_APPLICATION       'a\\\\xffb'" in lines
+    assert json_render.value(values["CKA_LABEL"]) == {"type": "text", "value": "a\\xffb", "fixed": False,
+                                                      "hex": "61ff62"}
+    assert "hex" not in json_render.value(values["CKA_APPLICATION"])
+    # DER strings: an odd-length BMPString, a lone surrogate, a code point past U+10FFFF,
+    # a byte past ASCII in a PrintableString.
+    for tag, contents in ((der.BMP_STRING, b"\x00A\x00"), (der.BMP_STRING, b"\xd8\x00\x00A"),
+                          (der.UNIVERSAL_STRING, b"\x00\x11\x00\x00"), (der.PRINTABLE_STRING, b"A\xff")):
+        assert der.string(tag, contents).raw == contents, (tag, contents)
+    assert der.string(der.BMP_STRING, b"\x00A\xd8\x3d\xde\x00") == Text("A\U0001f600")

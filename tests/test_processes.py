@@ -157,6 +157,7 @@ for family in FAMILIES.values():
     family.find(0)
 for tag in der.STRING_TAGS:
     der.string(tag, bytes(8))
+    der.string(tag, b"\xff\xfe\xd8")  # not valid in any of them: the fallback path
 text.quote("\x07\u0085\u2028\U000E0001")
 print(" ".join(sorted(set(sys.modules) - before)))
 """

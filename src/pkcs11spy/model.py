@@ -49,9 +49,12 @@ class Version:
 
 @dataclass
 class Text:
-    """Characters: a fixed-width field (blank padded) or a UTF-8 string."""
+    """Characters: a fixed-width field (blank padded) or a UTF-8 string.  raw: the bytes,
+    kept only when they are not valid in their encoding (value then shows each bad byte
+    as \\xNN, which a literal backslash in valid text could also spell)."""
     value: str
     fixed: bool = False
+    raw: Optional[bytes] = None
 
 
 @dataclass

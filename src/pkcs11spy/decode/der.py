@@ -13,6 +13,7 @@ from typing import List, Optional, Tuple
 
 from ..catalog import oids
 from ..model import BigInt, Bytes, Date, DistinguishedName, EcPoint, Field, Items, Oid, Struct, Text, Value
+from . import values
 
 INTEGER, BIT_STRING, OCTET_STRING, NULL, OID = 0x02, 0x03, 0x04, 0x05, 0x06
 UTF8_STRING, PRINTABLE_STRING, T61_STRING, IA5_STRING, UTC_TIME, GENERALIZED_TIME = (
@@ -90,11 +91,11 @@ def oid(contents: bytes) -> Oid:
     return Oid(dotted, oids.oid_name(dotted))
 
 
-def string(tag: int, contents: bytes) -> str:
+def string(tag: int, contents: bytes) -> Text:
     encoding = STRING_TAGS.get(tag)
     if encoding is None:
         raise DerError(f"not a string (tag 0x{tag:02x})")
-    return contents.decode(encoding, "backslashreplace")
+    return values.decoded_text(contents, encoding)
 
 
 # ---- what attributes hold -------------------------------------------------------------
@@ -117,7 +118,7 @@ def _name_parts(rdns: bytes) -> List[Field]:
             if len(items) != 2 or items[0][0] != OID:
                 raise DerError("a name attribute is not (OID, value)")
             dotted = oid_text(items[0][1])
-            parts.append(Field(oids.NAME_ATTRIBUTES.get(dotted, dotted), Text(string(*items[1]))))
+            parts.append(Field(oids.NAME_ATTRIBUTES.get(dotted, dotted), string(*items[1])))
     return parts
 
 
@@ -128,7 +129,7 @@ def ec_params(data: bytes) -> Value:
     if tag == OID:
         return oid(contents)
     if tag == PRINTABLE_STRING:
-        return Text(string(tag, contents))
+        return string(tag, contents)
     if tag == NULL:
         return Text("implicitlyCA (NULL)", fixed=False)
     if tag == SEQUENCE:

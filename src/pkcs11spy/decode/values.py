@@ -68,14 +68,22 @@ def session_limit(value: int) -> Value:
     return ulong_count(value)
 
 
+def decoded_text(raw: bytes, encoding: str = "utf-8", fixed: bool = False) -> Text:
+    """Text in an encoding; bytes that are not valid in it are kept beside it (Text.raw)."""
+    try:
+        return Text(raw.decode(encoding), fixed=fixed)
+    except UnicodeDecodeError:
+        return Text(raw.decode(encoding, "backslashreplace"), fixed=fixed, raw=raw)
+
+
 def fixed_text(raw: bytes) -> Text:
     """A blank-padded fixed-width field (labels, manufacturer ids): shown whole, in
     quotes, so trailing padding and odd bytes are visible."""
-    return Text(raw.decode("utf-8", "backslashreplace"), fixed=True)
+    return decoded_text(raw, fixed=True)
 
 
 def utf8_text(raw: bytes) -> Text:
-    return Text(raw.decode("utf-8", "backslashreplace"))
+    return decoded_text(raw)
 
 
 def version(v) -> Version:

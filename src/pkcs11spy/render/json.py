@@ -115,7 +115,9 @@ def _version(v: Version) -> dict:
 
 
 def _text(v: Text) -> dict:
-    return {"type": "text", "value": v.value, "fixed": v.fixed}
+    if v.raw is None:
+        return {"type": "text", "value": v.value, "fixed": v.fixed}
+    return {"type": "text", "value": v.value, "fixed": v.fixed, "hex": v.raw.hex()}
 
 
 def _bytes(v: Bytes) -> dict:

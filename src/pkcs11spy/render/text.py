@@ -152,7 +152,7 @@ INLINE: Dict[type, Callable[[Any], str]] = {
     Bool: lambda v: {0: "CK_FALSE", 1: "CK_TRUE"}.get(v.value, f"0x{v.value:x} (not a CK_BBOOL)"),
     Pointer: lambda v: f"0x{v.address:x}" if v.address else "NULL",
     Version: lambda v: f"{v.major}.{v.minor}",
-    Text: lambda v: quote(v.value),
+    Text: lambda v: text_value(v),
     Flags: lambda v: f"0x{v.value:x}",
     Null: lambda v: "NULL" if v.size is None else f"NULL [size : 0x{v.size:x} ({v.size})]",
     Unreadable: lambda v: f"0x{v.address:016x} / {v.length} <unreadable memory>",
@@ -197,6 +197,8 @@ def distinguished_name(v: DistinguishedName) -> str:
 
 
 def _dn_value(v: Value) -> str:
+    if isinstance(v, Text) and v.raw is not None:
+        return text_value(v)
     text = v.value if isinstance(v, Text) else inline(v)
     special = any(c in text for c in ',+"\\<>;=') or text != text.strip()
     return quote(text) if special or not text.isprintable() else text
@@ -234,6 +236,14 @@ def escape(s: str) -> str:
 def quote(s: str) -> str:
     """Quoted, with what is not printable escaped, so padding and garbage show."""
     return "'" + escape(s) + "'"
+
+
+def text_value(v: Text) -> str:
+    """Quoted; text whose bytes are not valid in its encoding says so and shows them (its
+    \\xNN escapes could otherwise be a literal backslash)."""
+    if v.raw is None:
+        return quote(v.value)
+    return f"{quote(v.value)} (not valid text; bytes {v.raw.hex().upper()})"
 
 
 _SHOWN = bytes(b if 0x20 <= b <= 0x7E else 0x2E for b in range(256))  # printable ASCII, else "."

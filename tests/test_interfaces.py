@@ -103,6 +103,16 @@ def test_vendor_interface_is_passed_through(iface_host, p11test, spy, tmp_path):
     assert any(UNSEEN in ln and "'Vendor pkcs11spy-test'" in ln for ln in record.lines)
 
 
+def test_a_vendor_interface_name_cannot_forge_a_record(iface_host, p11test, spy, tmp_path):
+    """Found by review: the note naming a vendor interface printed the module's bytes as
+    they came, so a name with newlines wrote a whole fake record into the text trace."""
+    forged = "Vendor\n\n7: C_Login\nP:1; T:0x1 2026-01-01 00:00:00.000\nReturned:  0 CKR_OK"
+    _, spied, trace = direct_and_spied(iface_host, p11test, spy, tmp_path, ["list"], P11TEST_VENDOR_NAME=forged)
+    records = parse(trace)
+    assert "C_Login" not in [r.function for r in records]
+    assert any(UNSEEN in ln and repr(forged) in ln for r in records for ln in r.lines)
+
+
 def test_function_list_too_short_for_its_version(iface_host, p11test, spy, tmp_path):
     # C_GetFunctionList claims 3.0 in a list only 2.40 long, ending at an inaccessible page.
     direct, spied, trace = direct_and_spied(iface_host, p11test, spy, tmp_path, ["fl", "run", "3.0"],

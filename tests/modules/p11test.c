@@ -17,6 +17,9 @@
  *   P11TEST_INTERFACELIST  ok (default) | unsupported
  *   P11TEST_FUNCTION_LIST  2.40 (default) | short3 (C_GetFunctionList claims 3.0 in a list
  *                          only 2.40 long, the SoftHSM2 2.7 bug)
+ *   P11TEST_VENDOR_NAME    the vendor interface's name (default "Vendor pkcs11spy-test"):
+ *                          a module's own bytes, which a trace must show without being
+ *                          forged by them
  *
  * Built by the tests: cc -shared -fPIC -I<dir of p11_index.h> p11test.c
  */
@@ -549,7 +552,7 @@ static void *make_list(CK_BYTE major, CK_BYTE minor, int n)
 }
 
 static CK_BYTE pkcs11_name[] = "PKCS 11";
-static CK_BYTE vendor_name[] = "Vendor pkcs11spy-test";
+static CK_BYTE vendor_name[256] = "Vendor pkcs11spy-test";
 static CK_INTERFACE *interfaces;
 static CK_ULONG interface_count;
 static CK_INTERFACE *unlisted;
@@ -568,6 +571,7 @@ static void setup(void)
 
     if (function_list != NULL)
         return;
+    strncpy((char *)vendor_name, env("P11TEST_VENDOR_NAME", (const char *)vendor_name), sizeof(vendor_name) - 1);
     if (strcmp(env("P11TEST_FUNCTION_LIST", "2.40"), "short3") == 0)
         function_list = make_list(3, 0, N_2_40);
     else

@@ -49,7 +49,8 @@ def _unseen_note(name: Value, version: Value) -> str:
 
 
 def values_text(v: Value) -> str:
-    return f"'{v.value}'" if hasattr(v, "value") and isinstance(v.value, str) else "(unnamed)"
+    # repr: quoted, with control characters escaped, whichever renderer shows the note.
+    return repr(v.value) if hasattr(v, "value") and isinstance(v.value, str) else "(unnamed)"
 
 
 def interface(address: int, notes: List[str]) -> Value:

@@ -85,14 +85,14 @@ def _head(seq: int, function: str, pid: int, tid: int, wall_ns: int, resumed: bo
 def enter_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, fragments: List[str],
                notes: List[str]) -> str:
     text = _head(seq, function, pid, tid, wall_ns, False) + "".join(fragments)
-    return text + "".join([f"[note] {n}\n" for n in notes]) if notes else text
+    return text + "".join([f"[note] {_note(n)}\n" for n in notes]) if notes else text
 
 
 def exit_part(seq: int, function: str, pid: int, tid: int, wall_ns: int, resumed: bool, rv: int,
               rv_name: str, duration_ns: Optional[int], fragments: List[str], notes: List[str]) -> str:
     head = _head(seq, function, pid, tid, wall_ns, True) if resumed else ""
     if notes:  # notes come before [out] lines
-        head += "".join([f"[note] {n}\n" for n in notes])
+        head += "".join([f"[note] {_note(n)}\n" for n in notes])
     duration = ""
     if duration_ns is not None:  # milliseconds, 3 decimals, rounded; by integer arithmetic
         micro = (duration_ns + 500) // 1000
@@ -231,6 +231,14 @@ def escape(s: str) -> str:
         else:
             out.append(_escape(ord(ch)))
     return "".join(out)
+
+
+def _note(note: str) -> str:
+    """A note on one line whatever it quotes (a module's interface name, say): what is
+    not printable is escaped, so no note can start a line of its own."""
+    if note.isprintable():
+        return note
+    return "".join(ch if ch.isprintable() else _escape(ord(ch)) for ch in note)
 
 
 def quote(s: str) -> str:

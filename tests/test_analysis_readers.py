@@ -241,3 +241,29 @@ def test_gzip_and_standard_input(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(OURS_TWO_PROCESSES.encode())))
     assert main(["summary", "--json", "-"]) == 0
     assert json.loads(capsys.readouterr().out)["calls"] == 4
+
+
+OURS_WITH_RECORD_LIKE_BYTES = """\
+*************** pkcs11spy 0.1.0 *****************
+Loaded: "/usr/lib/softhsm/libsofthsm2.so"
+
+5: C_CreateObject
+P:100; T:0x7f01 2026-12-03 10:00:00.000
+[in] hSession = 0x1
+[in] pTemplate[2]:
+    CKA_SUBJECT           CN=7: C_Login
+    CKA_VALUE             00007ffd5ee710b0 / 32
+        00000000  78 78 78 78 78 52 65 74 75 72 6E 65 64 3A 20 20  xxxxxReturned:  
+        00000010  30 20 4F 4B 20 50 3A 31 3B 20 54 3A 78 78 78 78  0 OK P:1; T:xxxx
+Returned:  208 CKR_TEMPLATE_INCOMPLETE (0.020 ms)
+"""
+
+
+def test_application_bytes_in_our_trace_are_never_read_as_records(tmp_path):
+    """Found by review: the fused-lines repair (for OpenSC's logs, whose threads write
+    without a lock) split a hex row or a name of ours into a fake Returned line or call.
+    Our own records are whole, so our traces are read as written."""
+    evs, warnings = events(tmp_path, OURS_WITH_RECORD_LIKE_BYTES)
+    calls = [(e.call.seq, e.call.function, e.call.rv) for e in evs if e.kind == "exit"]
+    assert calls == [(5, "C_CreateObject", 0xD0)]
+    assert not [e for e in evs if e.kind == "hang"] and warnings == []

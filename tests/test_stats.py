@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
-from conftest import read, run, spy_env
+from conftest import HERE, read, run, spy_env
 from pkcs11spy.softhsm import require_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,3 +101,19 @@ def test_python_host_writes_the_table_once(spy, token, tmp_path):
     # Each table is written only when calls were made since the one before.
     if len(tables) == 2:
         assert tables[0]["calls"] < last["calls"]
+
+
+def test_a_forked_child_counts_only_its_own_calls(spy, token, tmp_path):
+    """Found by review: the child's table (written at its exit) included the 6 calls its
+    parent made before the fork."""
+    out = tmp_path / "traces"
+    out.mkdir()
+    r = run([sys.executable, os.path.join(HERE, "clients", "stats_fork.py"), spy],
+            spy_env(token, str(out / "t-%p.jsonl"), PKCS11SPY_STATS="1", PKCS11SPY_FORMAT="json"))
+    assert r.returncode == 0, r.stderr
+    child = int(r.stdout.split()[-1])
+    parent = next(int(n[2:-6]) for n in os.listdir(out) if int(n[2:-6]) != child)
+    tables = {pid: stats_events(out / f"t-{pid}.jsonl") for pid in (parent, child)}
+    counts = {pid: [(f["function"], f["calls"]) for t in ts for f in t["functions"]] for pid, ts in tables.items()}
+    assert counts[child] == [("C_GetInfo", 1)]
+    assert sorted(counts[parent]) == [("C_Finalize", 1), ("C_GetInfo", 5), ("C_Initialize", 1)]

@@ -441,6 +441,14 @@ static void spy_stats_after_fork(void)
     pthread_mutex_unlock(&spy_stats_lock);
 }
 
+/* The child's table counts the child's calls: it starts empty (a PKCS#11 child must call
+ * C_Initialize again anyway; the sessions it inherited are not its to use). */
+static void spy_stats_after_fork_in_child(void)
+{
+    spy_stats_clear();
+    pthread_mutex_unlock(&spy_stats_lock);
+}
+
 /* A consistent copy for Python: per function, then the (function, rv) error counts.
  * Returns the number of error slots copied; *dirty says whether calls were made since
  * the last copy that cleared it. */
@@ -782,7 +790,7 @@ static void spy_init(void)
 {
     spy_pid = getpid();
     pthread_atfork(spy_count_fork, NULL, spy_pid_after_fork);
-    pthread_atfork(spy_stats_before_fork, spy_stats_after_fork, spy_stats_after_fork);
+    pthread_atfork(spy_stats_before_fork, spy_stats_after_fork, spy_stats_after_fork_in_child);
     spy_load_module();
     if (spy_ready_rv != CKR_OK) {
         spy_report("%s", spy_problem);

@@ -158,7 +158,7 @@ INLINE: Dict[type, Callable[[Any], str]] = {
     Unreadable: lambda v: f"0x{v.address:016x} / {v.length} <unreadable memory>",
     Redacted: _redacted,
     Unavailable: lambda v: v.reason,
-    DecodeError: lambda v: f"<decode error: {v.message}>",
+    DecodeError: lambda v: f"<decode error: {_note(v.message)}>",  # may quote the application's bytes
     InOut: lambda v: f"{inline(v.before)} => {inline(v.after)}",
     Bytes: _inline_bytes,
     BigInt: lambda v: big_int(v),

@@ -260,3 +260,18 @@ def test_text_that_is_not_valid_in_its_encoding_says_so_and_shows_its_bytes():
                           (der.UNIVERSAL_STRING, b"\x00\x11\x00\x00"), (der.PRINTABLE_STRING, b"A\xff")):
         assert der.string(tag, contents).raw == contents, (tag, contents)
     assert der.string(der.BMP_STRING, b"\x00A\xd8\x3d\xde\x00") == Text("A\U0001f600")
+
+
+def test_a_value_is_hidden_when_the_template_names_its_class_twice():
+    """Found by review: the first CKA_CLASS decided, so CKO_DATA before CKO_SECRET_KEY
+    showed the key (a module may take the last)."""
+    key = b"SECRETKEYBYTES!!"
+    for classes in (("CKO_DATA", "CKO_SECRET_KEY"), ("CKO_SECRET_KEY", "CKO_DATA")):
+        values, _ = decoded(("CKA_CLASS", ulong(const(classes[0]))), ("CKA_CLASS", ulong(const(classes[1]))),
+                            ("CKA_VALUE", key))
+        assert isinstance(values["CKA_VALUE"], Redacted), classes
+    values, _ = decoded(("CKA_CLASS", ulong(const("CKO_DATA"))), ("CKA_CLASS", ulong(const("CKO_DATA"))),
+                        ("CKA_VALUE", key))
+    assert isinstance(values["CKA_VALUE"], Bytes)  # the same class twice: a data object
+    values, _ = decoded(("CKA_CLASS", b"\x00"), ("CKA_CLASS", ulong(const("CKO_DATA"))), ("CKA_VALUE", key))
+    assert isinstance(values["CKA_VALUE"], Redacted)  # one class unreadable: unknown

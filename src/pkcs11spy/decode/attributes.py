@@ -277,8 +277,22 @@ def _ulong_of(array, count: int, wanted: int) -> Optional[int]:
 
 
 def object_class(array, count: int) -> Optional[int]:
-    """The CKA_CLASS given in a template, which decides whether CKA_VALUE is a secret."""
-    return _ulong_of(array, count, CKA_CLASS)
+    """The CKA_CLASS given in a template, which decides whether CKA_VALUE is a secret.
+    None (unknown: values are hidden) unless every CKA_CLASS in it is readable and they
+    agree: a module may take another one than the first (found by review: CKO_DATA then
+    CKO_SECRET_KEY showed the key)."""
+    found: Optional[int] = None
+    for i in range(count):
+        a = array[i]
+        if int(a.type) != CKA_CLASS:
+            continue
+        if int(a.ulValueLen) != ULONG_SIZE or a.pValue == ffi.NULL:
+            return None
+        value = memory.ulong(int(ffi.cast("uintptr_t", a.pValue)))
+        if value is None or (found is not None and value != found):
+            return None
+        found = value
+    return found
 
 
 def template_key_type(array, count: int) -> Optional[int]:

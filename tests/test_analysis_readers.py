@@ -267,3 +267,34 @@ def test_application_bytes_in_our_trace_are_never_read_as_records(tmp_path):
     calls = [(e.call.seq, e.call.function, e.call.rv) for e in evs if e.kind == "exit"]
     assert calls == [(5, "C_CreateObject", 0xD0)]
     assert not [e for e in evs if e.kind == "hang"] and warnings == []
+
+
+def test_opensc_log_cut_before_its_banner_is_still_repaired(tmp_path):
+    """Found by review: without its banner an OpenSC log of the new form (P:/T: lines) was
+    taken for ours, and its fused lines were no longer split."""
+    cut = "\n".join(ln for ln in OPENSC_NEW_MANGLED.split("\n")
+                    if not ln.startswith(("*****", "Loaded:")))
+    whole, _ = events(tmp_path, OPENSC_NEW_MANGLED, "whole.txt")
+    evs, warnings = events(tmp_path, cut, "cut.txt")
+    returned = sorted((e.call.seq, e.call.rv) for e in evs if e.kind == "exit")
+    assert (4, 257) in returned  # C_Logout's Returned, fused onto another line
+    assert any("fused" in w for w in warnings)
+    assert (4, 257) in [(e.call.seq, e.call.rv) for e in whole if e.kind == "exit"]
+
+
+def test_our_statistics_table_is_not_read_as_calls(tmp_path):
+    """Our text trace with PKCS11SPY_STATS: the table between records is neither calls nor
+    stray lines (each of its lines was a warning)."""
+    stats = """
+*************** pkcs11spy statistics (C_Finalize, P:100) ***************
+function                      calls  errors    total ms    mean us     max us  share
+C_Initialize                      1       0       1.000     1000.0     1000.0 100.0%
+total                             1       0       1.000
+most sessions open at once: 0
+"""
+    text = OURS_TWO_PROCESSES.replace("Returned:  0 CKR_OK (1.000 ms)\n", "Returned:  0 CKR_OK (1.000 ms)\n" + stats, 1)
+    assert "statistics" in text
+    evs, warnings = events(tmp_path, text)
+    plain, _ = events(tmp_path, OURS_TWO_PROCESSES, "plain.txt")
+    key = lambda evs: [(e.kind, e.call and e.call.seq) for e in evs]  # noqa: E731
+    assert key(evs) == key(plain) and warnings == []

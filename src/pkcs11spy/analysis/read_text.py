@@ -36,6 +36,11 @@ class TextReader:
         self.source = source
         self.warn = warn
         self.fmt = "text"
+        # Set by our banner only (a guess from the first call's layout is not enough: an
+        # OpenSC log cut before its banner has the same P:/T: lines): our records are
+        # whole, never fused.
+        self.whole_records = False
+        self.in_stats = False  # inside our statistics table (PKCS11SPY_STATS)
         self.banners = 0
         self.module: Optional[str] = None
         self.current: Optional[TraceCall] = None
@@ -92,7 +97,7 @@ class TextReader:
     def _split_fused(self, line: str) -> Iterator[str]:
         # Our own traces are never fused (each record part is one write, under a lock), and
         # splitting them would turn application bytes (a hex row, a name) into records.
-        if self.fmt == "pkcs11spy":
+        if self.whole_records:
             yield line
             return
         if not ("Returned:" in line[1:] or ": C_" in line or "*****" in line or "; T:" in line):
@@ -107,6 +112,10 @@ class TextReader:
         yield from self._split_fused(line[m.start():])
 
     def _line(self, line: str) -> Iterator[Event]:
+        if self.in_stats:  # the table ends at a blank line, or where a record or banner starts
+            if line.strip() and not (line[:1].isdigit() and HEADER.match(line)) and line[:1] != "*":
+                return
+            self.in_stats = False
         if self.header is not None:
             t = TIMELINE_NEW.match(line)
             if t:
@@ -132,8 +141,13 @@ class TextReader:
             self.header = (int(h.group(1)), h.group(2), bool(h.group(3)), self.lineno)
             return
         b = BANNER.match(line) if first == "*" else None
+        if b and b.group(1).startswith("pkcs11spy statistics"):
+            yield from self._close_part()
+            self.in_stats = True
+            return
         if b:
             yield from self._close_part()
+            self.whole_records = "pkcs11spy" in b.group(1)
             self.banners += 1
             self.fmt = "opensc" if "OpenSC" in b.group(1) else "pkcs11spy" if "pkcs11spy" in b.group(1) else self.fmt
             self.banner_tool = b.group(1)

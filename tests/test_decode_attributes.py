@@ -6,6 +6,8 @@ import ctypes
 import mmap
 import os
 
+import pytest
+
 from decode_helpers import addr, const, template, ulong
 from pkcs11spy import catalog
 from pkcs11spy.decode import attributes, der
@@ -238,6 +240,14 @@ def test_times_and_dates_that_could_pass_for_trace_lines_are_refused():
     values, t = decoded(("CKA_CLASS", ulong(const("CKO_CERTIFICATE"))), ("CKA_VALUE", forged))
     assert isinstance(values["CKA_VALUE"], Bytes) and "not a valid time" in values["CKA_VALUE"].note
     assert not any(line.lstrip().startswith(("99:", "[in] pPin")) for line in rendered(t))
+    # Shapes that pass the pattern but are no time, and the shorter forms X.680 allows.
+    for tag, contents in ((0x18, b"20241399999999Z"), (0x18, b"99999999999999Z"), (0x17, b"240101120000+2500")):
+        with pytest.raises(der.DerError):
+            der._time(tag, contents)
+    assert der._time(0x17, b"2401011200Z") == "2024-01-01T12:00Z"
+    assert der._time(0x18, b"2024010112") == "2024-01-01T12"
+    assert der._time(0x17, b"240101120000+0130") == "2024-01-01T12:00:00+01:30"
+    assert der._time(0x18, b"20161231235960Z") == "2016-12-31T23:59:60Z"  # a leap second
     for date in (b"2024\n1\n1", b"2024 1 1", b"+024+1+1", b"2024-1-1"):
         values, _ = decoded(("CKA_START_DATE", date))
         assert values["CKA_START_DATE"].note == "not a valid CK_DATE", date

@@ -8,6 +8,7 @@ the bytes with the reason.
 from __future__ import annotations
 
 import codecs
+import datetime
 import re
 from typing import List, Optional, Tuple
 
@@ -245,22 +246,36 @@ def certificate(data: bytes) -> Struct:
     return Struct("X.509 certificate", fields)
 
 
-# What X.509 allows (RFC 5280 4.1.2.5, with the zone forms of X.680): digits, then a zone.
-# Anything else in a time is refused, not shown: a certificate is the application's (or an
+# What X.509 allows (RFC 5280 4.1.2.5, with the other forms X.680 permits: no seconds, no
+# zone, a fraction): digits, then a zone.  Anything else, or a date or time that does not
+# exist, is refused rather than shown: a certificate is the application's (or an
 # attacker's) bytes, and a time is printed without quotes.
-_UTC_TIME = re.compile(rb"[0-9]{10}(?:[0-9]{2})?(?:Z|[+-][0-9]{4})")
-_GENERALIZED_TIME = re.compile(rb"[0-9]{10}(?:[0-9]{2}(?:[0-9]{2}(?:[.,][0-9]+)?)?)?(?:Z|[+-][0-9]{4})?")
+_UTC_TIME = re.compile(rb"([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})?(Z|[+-][0-9]{4})")
+_GENERALIZED_TIME = re.compile(
+    rb"([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})([.,][0-9]+)?)?)?(Z|[+-][0-9]{4})?")
 
 
 def _time(tag: int, contents: bytes) -> str:
-    if tag == UTC_TIME and _UTC_TIME.fullmatch(contents):
-        text = contents.decode("ascii")
-        year = int(text[:2])
-        text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
-    elif tag == GENERALIZED_TIME and _GENERALIZED_TIME.fullmatch(contents):
-        text = contents.decode("ascii")
+    """ISO 8601, as precise as the time given: 2024-01-01T12:00:00Z, 2024-01-01T12:00Z."""
+    m = _UTC_TIME.fullmatch(contents) if tag == UTC_TIME else None
+    if m is not None:
+        yy, month, day, hour, minute, second, zone = (g.decode("ascii") if g else "" for g in m.groups())
+        year, fraction = f"{1900 + int(yy) if int(yy) >= 50 else 2000 + int(yy)}", ""
     else:
-        raise DerError("not a valid time")
-    if len(text) >= 14:
-        return f"{text[0:4]}-{text[4:6]}-{text[6:8]}T{text[8:10]}:{text[10:12]}:{text[12:14]}{text[14:]}"
-    return text
+        m = _GENERALIZED_TIME.fullmatch(contents) if tag == GENERALIZED_TIME else None
+        if m is None:
+            raise DerError("not a valid time")
+        year, month, day, hour, minute, second, fraction, zone = (
+            g.decode("ascii") if g else "" for g in m.groups())
+    try:  # a leap second (60) is a time that exists
+        datetime.datetime(int(year), int(month), int(day), int(hour), int(minute or 0), min(int(second or 0), 59))
+    except ValueError:
+        raise DerError("not a valid time") from None
+    if zone and zone[0] in "+-":
+        if int(zone[1:3]) > 23 or int(zone[3:5]) > 59:
+            raise DerError("not a valid time")
+        zone = f"{zone[:3]}:{zone[3:]}"
+    text = f"{year}-{month}-{day}T{hour}"
+    if minute:
+        text += f":{minute}" + (f":{second}{fraction.replace(',', '.')}" if second else "")
+    return text + zone

@@ -217,28 +217,23 @@ def _escape(code: int) -> str:
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
+def _escaped(s: str, marked: str) -> str:
+    """s with what is not printable escaped and each character of marked after a backslash."""
+    if s.isprintable() and not any(c in s for c in marked):
+        return s
+    return "".join("\\" + ch if ch in marked else ch if ch.isprintable() else _escape(ord(ch)) for ch in s)
+
+
 def escape(s: str) -> str:
     """What is not printable escaped (and quotes and backslashes), so that no value can
     start a line of its own or pass for another record."""
-    if s.isprintable() and "'" not in s and "\\" not in s:
-        return s
-    out = []
-    for ch in s:
-        if ch == "'" or ch == "\\":
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            out.append(_escape(ord(ch)))
-    return "".join(out)
+    return _escaped(s, "'\\")
 
 
 def _note(note: str) -> str:
     """A note on one line whatever it quotes (a module's interface name, say): what is
     not printable is escaped, so no note can start a line of its own."""
-    if note.isprintable():
-        return note
-    return "".join(ch if ch.isprintable() else _escape(ord(ch)) for ch in note)
+    return _escaped(note, "")
 
 
 def quote(s: str) -> str:
